@@ -1,0 +1,534 @@
+//! The host's filesystem seen from a root.
+//!
+//! Linux describes its hardware in `/sys` (sysfs) and `/proc`, and vfiokit edits files under `/etc`.
+//! Every reader and writer in the workspace takes a [`SysRoot`]: `/` on a real host, a recorded
+//! host such as `testdata/elitedesk-800-g4/fresh` in tests. Nothing reads an absolute path literal;
+//! each location is built by a `SysRoot` method whose doc names the real path.
+//!
+//! What this crate adds over `std::fs`:
+//! - typed reads of sysfs attributes as the kernel writes them (`0x8086\n`, `0x030000\n`, `1\n`),
+//!   with errors that carry the path and the bytes that did not parse;
+//! - symbolic links resolved **inside the root**: a link in a recorded host that points out of it
+//!   (an absolute `/sys/...` target, or too many `..`) is an error, never a read of the real host;
+//! - writes to sysfs attributes, and atomic replacement of regular files (temporary file, `fsync`,
+//!   `rename`, mode and owner kept).
+//!
+//! It knows nothing about PCI, USB or Proxmox.
+//!
+//! ```
+//! use vfiokit_sysfs::SysRoot;
+//! let dir = tempfile::tempdir()?;
+//! std::fs::create_dir_all(dir.path().join("sys/bus/pci/devices/x"))?;
+//! std::fs::write(dir.path().join("sys/bus/pci/devices/x/vendor"), "0x8086\n")?;
+//! let root = SysRoot::new(dir.path())?;
+//! let vendor = root.read_hex(&root.sys_bus_devices("pci").join("x/vendor"))?;
+//! assert_eq!(vendor, 0x8086);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
+
+/// Everything that can go wrong reading or writing under a root. Every variant names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The operating system refused (missing file, permissions, I/O error).
+    #[error("{path}: {err}")]
+    Io {
+        /// The full path, root included.
+        path: PathBuf,
+        /// What the operating system said.
+        err: io::Error,
+    },
+    /// The file was read but its content is not what the kernel writes there.
+    #[error("{path}: expected {expected}, found {found:?}")]
+    Parse {
+        /// The full path, root included.
+        path: PathBuf,
+        /// What the attribute should hold, e.g. "a hex number".
+        expected: &'static str,
+        /// What it holds (trimmed, cut to 64 characters).
+        found: String,
+    },
+    /// A symbolic link whose target lies outside the root.
+    #[error("{path}: link leaves the root {root} (points to {target})")]
+    LinkEscapes {
+        /// The link.
+        path: PathBuf,
+        /// The root it must stay in.
+        root: PathBuf,
+        /// Where it resolves to.
+        target: PathBuf,
+    },
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |err| Error::Io {
+        path: path.to_path_buf(),
+        err,
+    }
+}
+
+fn parse_err(path: &Path, expected: &'static str, found: &str) -> Error {
+    Error::Parse {
+        path: path.to_path_buf(),
+        expected,
+        found: found.trim().chars().take(64).collect(),
+    }
+}
+
+/// A host filesystem seen from a root directory.
+///
+/// Cheap to clone. `SysRoot::new("/")` is the running host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SysRoot {
+    /// The root as given, used to build paths (so messages show what the user typed).
+    root: PathBuf,
+    /// The root with every link resolved, used to check that links stay inside.
+    canonical: PathBuf,
+}
+
+impl SysRoot {
+    /// A root at `dir`, which must be an existing directory.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<SysRoot> {
+        let root: PathBuf = dir.into();
+        let canonical = fs::canonicalize(&root).map_err(io_err(&root))?;
+        if !canonical.is_dir() {
+            return Err(Error::Io {
+                path: root,
+                err: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+            });
+        }
+        Ok(SysRoot { root, canonical })
+    }
+
+    /// The root directory as given.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Whether this is the running host's own `/`.
+    pub fn is_host(&self) -> bool {
+        self.canonical == Path::new("/")
+    }
+
+    /// `/<rel>`: any path under the root. A leading `/` in `rel` is ignored, so
+    /// `root.path("/etc/modules")` and `root.path("etc/modules")` are the same file.
+    pub fn path(&self, rel: impl AsRef<Path>) -> PathBuf {
+        let rel = rel.as_ref();
+        let rel = rel.strip_prefix("/").unwrap_or(rel);
+        self.root.join(rel)
+    }
+
+    /// `/sys/bus/<bus>/devices`: one link per device on that bus (`pci`, `usb`).
+    pub fn sys_bus_devices(&self, bus: &str) -> PathBuf {
+        self.path("sys/bus").join(bus).join("devices")
+    }
+
+    /// `/sys/bus/<bus>/drivers`: one directory per driver registered on that bus.
+    pub fn sys_bus_drivers(&self, bus: &str) -> PathBuf {
+        self.path("sys/bus").join(bus).join("drivers")
+    }
+
+    /// `/sys/kernel/iommu_groups`: one directory per IOMMU group, `<n>/devices/<addr>` links.
+    pub fn sys_iommu_groups(&self) -> PathBuf {
+        self.path("sys/kernel/iommu_groups")
+    }
+
+    /// `/sys/class/<class>`: links to every device of a class (`net`, `block`, `iommu`).
+    pub fn sys_class(&self, class: &str) -> PathBuf {
+        self.path("sys/class").join(class)
+    }
+
+    /// `/sys/block`: links to whole block devices (disks, device-mapper, md).
+    pub fn sys_block(&self) -> PathBuf {
+        self.path("sys/block")
+    }
+
+    /// `/proc/cmdline`: the command line the running kernel was booted with.
+    pub fn proc_cmdline(&self) -> PathBuf {
+        self.path("proc/cmdline")
+    }
+
+    /// `/proc/mounts`: mounted filesystems, one per line (`device mountpoint type options 0 0`).
+    pub fn proc_mounts(&self) -> PathBuf {
+        self.path("proc/mounts")
+    }
+
+    /// `/proc/net/route`: the IPv4 routing table.
+    pub fn proc_net_route(&self) -> PathBuf {
+        self.path("proc/net/route")
+    }
+
+    /// `/proc/net/ipv6_route`: the IPv6 routing table.
+    pub fn proc_net_ipv6_route(&self) -> PathBuf {
+        self.path("proc/net/ipv6_route")
+    }
+
+    /// `/proc/sys/kernel/osrelease`: the running kernel's release, e.g. `6.8.12-11-pve`.
+    pub fn proc_osrelease(&self) -> PathBuf {
+        self.path("proc/sys/kernel/osrelease")
+    }
+
+    /// `/lib/modules/<release>/modules.alias`: which module claims which modalias.
+    pub fn modules_alias(&self, release: &str) -> PathBuf {
+        self.path("lib/modules").join(release).join("modules.alias")
+    }
+
+    /// `/etc/<rel>`: configuration files (`default/grub`, `modules`, `modprobe.d/…`).
+    pub fn etc(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path("etc").join(rel)
+    }
+
+    /// `/usr/share/<rel>`: shared data (`kvm/` holds ROM files for Proxmox).
+    pub fn usr_share(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path("usr/share").join(rel)
+    }
+
+    /// The whole content of a file.
+    pub fn read_bytes(&self, path: &Path) -> Result<Vec<u8>> {
+        fs::read(path).map_err(io_err(path))
+    }
+
+    /// A text file, whole. Invalid UTF-8 is an error naming the path.
+    pub fn read_text(&self, path: &Path) -> Result<String> {
+        let bytes = self.read_bytes(path)?;
+        String::from_utf8(bytes).map_err(|e| {
+            parse_err(
+                path,
+                "UTF-8 text",
+                &String::from_utf8_lossy(e.as_bytes()[..e.utf8_error().valid_up_to()].as_ref()),
+            )
+        })
+    }
+
+    /// A one-value sysfs attribute: the file's text without its trailing newline.
+    pub fn read_attr(&self, path: &Path) -> Result<String> {
+        let text = self.read_text(path)?;
+        Ok(text.trim_end_matches(['\n', '\r']).to_string())
+    }
+
+    /// Like [`SysRoot::read_attr`], but `Ok(None)` when the file does not exist.
+    pub fn read_attr_opt(&self, path: &Path) -> Result<Option<String>> {
+        match self.read_attr(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(Error::Io { err, .. }) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A hex attribute as sysfs writes it (`0x8086`, `0x030000`); the `0x` is optional.
+    pub fn read_hex(&self, path: &Path) -> Result<u32> {
+        let text = self.read_attr(path)?;
+        parse_hex(&text).ok_or_else(|| parse_err(path, "a hex number", &text))
+    }
+
+    /// A decimal attribute (`irq`, `boot_vga`, `busnum`).
+    pub fn read_dec<T: FromStr>(&self, path: &Path) -> Result<T> {
+        let text = self.read_attr(path)?;
+        text.trim()
+            .parse()
+            .map_err(|_| parse_err(path, "a decimal number", &text))
+    }
+
+    /// The names in a directory, sorted. Names that are not UTF-8 are skipped: sysfs never makes them.
+    pub fn list(&self, dir: &Path) -> Result<Vec<String>> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .map_err(io_err(dir))?
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Like [`SysRoot::list`], but an empty list when the directory does not exist.
+    pub fn list_opt(&self, dir: &Path) -> Result<Vec<String>> {
+        match self.list(dir) {
+            Err(Error::Io { err, .. }) if err.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    /// Where `path` really is, every link followed, checked to lie inside the root.
+    ///
+    /// A dangling link is an `Io` error (not found) naming `path`; a link out of the root is
+    /// [`Error::LinkEscapes`]. The result is under the canonical root, not the root as given.
+    pub fn resolve(&self, path: &Path) -> Result<PathBuf> {
+        let real = fs::canonicalize(path).map_err(io_err(path))?;
+        if real.starts_with(&self.canonical) {
+            Ok(real)
+        } else {
+            Err(Error::LinkEscapes {
+                path: path.to_path_buf(),
+                root: self.root.clone(),
+                target: real,
+            })
+        }
+    }
+
+    /// Like [`SysRoot::resolve`], but `Ok(None)` when nothing is at `path` (no link at all).
+    /// A link that exists but dangles is still an error: the host is inconsistent.
+    pub fn resolve_opt(&self, path: &Path) -> Result<Option<PathBuf>> {
+        match fs::symlink_metadata(path) {
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(Error::Io {
+                path: path.to_path_buf(),
+                err,
+            }),
+            Ok(_) => self.resolve(path).map(Some),
+        }
+    }
+
+    /// The last component of a link's target, after checking it resolves inside the root:
+    /// `driver` → `e1000e`, `iommu_group` → `7`. `Ok(None)` when there is no link.
+    pub fn link_name(&self, path: &Path) -> Result<Option<String>> {
+        let Some(real) = self.resolve_opt(path)? else {
+            return Ok(None);
+        };
+        match real.file_name().and_then(|n| n.to_str()) {
+            Some(name) => Ok(Some(name.to_string())),
+            None => Err(parse_err(path, "a link to a named entry", &real.to_string_lossy())),
+        }
+    }
+
+    /// The path of `real` (as returned by [`SysRoot::resolve`]) relative to the root:
+    /// `sys/devices/pci0000:00/0000:00:02.0`.
+    pub fn relative<'a>(&self, real: &'a Path) -> Option<&'a Path> {
+        real.strip_prefix(&self.canonical).ok()
+    }
+
+    /// Writes a sysfs attribute (`driver_override`, `unbind`, `drivers_probe`): the file must exist,
+    /// as every sysfs attribute does; nothing is created.
+    pub fn write_attr(&self, path: &Path, value: &str) -> Result<()> {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        file.write_all(value.as_bytes()).map_err(io_err(path))
+    }
+
+    /// Replaces a regular file atomically: the new bytes go to a temporary file in the same
+    /// directory, which is synced and renamed over `path`, then the directory is synced.
+    /// An existing file's mode and owner are kept; a new file gets mode 0644.
+    /// Readers see the old content or the new, never a mix; a crash leaves at most a stray
+    /// `.<name>.vfiokit-tmp` file beside it.
+    pub fn replace_file(&self, path: &Path, contents: &[u8]) -> Result<()> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let name = path
+            .file_name()
+            .ok_or_else(|| parse_err(path, "a file path", &path.to_string_lossy()))?;
+        let old = match fs::metadata(path) {
+            Ok(m) => Some(m),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+            Err(err) => {
+                return Err(Error::Io {
+                    path: path.to_path_buf(),
+                    err,
+                });
+            }
+        };
+        let tmp = dir.join(format!(".{}.vfiokit-tmp", name.to_string_lossy()));
+        let result = (|| {
+            let mut file = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(io_err(&tmp))?;
+            let mode = old.as_ref().map_or(0o644, |m| m.mode() & 0o7777);
+            file.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(io_err(&tmp))?;
+            if let Some(m) = &old {
+                std::os::unix::fs::fchown(&file, Some(m.uid()), Some(m.gid()))
+                    .map_err(io_err(&tmp))?;
+            }
+            file.write_all(contents).map_err(io_err(&tmp))?;
+            file.sync_all().map_err(io_err(&tmp))?;
+            fs::rename(&tmp, path).map_err(io_err(path))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+            return result;
+        }
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(dir))
+    }
+}
+
+/// Parses a hex number as sysfs writes it: `0x8086`, `0X8086` or `8086`, surrounding blanks ignored.
+pub fn parse_hex(text: &str) -> Option<u32> {
+    let t = text.trim();
+    let digits = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(digits, 16).ok()
+}
+
+/// Joins `target` (a link's content) onto `dir` without touching the filesystem, folding `.` and `..`.
+/// Returns `None` when `..` would climb above the start of `dir`.
+pub fn join_lexically(dir: &Path, target: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for comp in dir.join(target).components() {
+        match comp {
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn root() -> (tempfile::TempDir, SysRoot) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = SysRoot::new(dir.path()).unwrap();
+        (dir, root)
+    }
+
+    #[test]
+    fn hex_values_as_sysfs_writes_them() {
+        for (text, want) in [
+            ("0x8086\n", Some(0x8086)),
+            ("0x030000", Some(0x030000)),
+            ("8086", Some(0x8086)),
+            ("0X10", Some(0x10)),
+            ("0x", None),
+            ("", None),
+            ("0x12345678", Some(0x1234_5678)),
+            ("0x123456789", None),
+            ("0xzz", None),
+            ("-0x1", None),
+        ] {
+            assert_eq!(parse_hex(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn errors_name_the_path_and_the_bad_value() {
+        let (dir, root) = root();
+        let p = dir.path().join("vendor");
+        fs::write(&p, "garbage\n").unwrap();
+        let err = root.read_hex(&p).unwrap_err().to_string();
+        assert!(err.contains(&p.display().to_string()), "{err}");
+        assert!(err.contains("\"garbage\""), "{err}");
+        let missing = root.read_attr(&dir.path().join("nope")).unwrap_err();
+        assert!(missing.to_string().contains("nope"), "{missing}");
+        assert_eq!(root.read_attr_opt(&dir.path().join("nope")).unwrap(), None);
+    }
+
+    #[test]
+    fn links_resolve_inside_the_root_and_escapes_are_errors() {
+        let (dir, root) = root();
+        let d = dir.path();
+        fs::create_dir_all(d.join("sys/bus/pci/drivers/e1000e")).unwrap();
+        fs::create_dir_all(d.join("sys/devices/pci0000:00/0000:00:1f.6")).unwrap();
+        symlink(
+            "../../../bus/pci/drivers/e1000e",
+            d.join("sys/devices/pci0000:00/0000:00:1f.6/driver"),
+        )
+        .unwrap();
+        let link = d.join("sys/devices/pci0000:00/0000:00:1f.6/driver");
+        assert_eq!(root.link_name(&link).unwrap().as_deref(), Some("e1000e"));
+
+        // An absolute link points at the real host: refused, not followed.
+        symlink("/etc", d.join("escape")).unwrap();
+        assert!(matches!(
+            root.resolve(&d.join("escape")),
+            Err(Error::LinkEscapes { .. })
+        ));
+        // Climbing out with `..` is refused too.
+        symlink("../../../../../../../../etc", d.join("climb")).unwrap();
+        assert!(matches!(
+            root.link_name(&d.join("climb")),
+            Err(Error::LinkEscapes { .. })
+        ));
+        // A dangling link is an error naming the link; no link at all is None.
+        symlink("missing", d.join("dangling")).unwrap();
+        let err = root.resolve_opt(&d.join("dangling")).unwrap_err();
+        assert!(err.to_string().contains("dangling"), "{err}");
+        assert_eq!(root.resolve_opt(&d.join("absent")).unwrap(), None);
+    }
+
+    #[test]
+    fn paths_are_built_under_the_root() {
+        let (dir, root) = root();
+        assert_eq!(root.path("/etc/modules"), dir.path().join("etc/modules"));
+        assert_eq!(root.etc("modules"), dir.path().join("etc/modules"));
+        assert_eq!(
+            root.sys_bus_devices("pci"),
+            dir.path().join("sys/bus/pci/devices")
+        );
+        assert_eq!(
+            root.modules_alias("6.8.12-11-pve"),
+            dir.path().join("lib/modules/6.8.12-11-pve/modules.alias")
+        );
+        assert!(!root.is_host());
+        assert!(SysRoot::new("/").unwrap().is_host());
+        assert!(SysRoot::new(dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn replace_file_keeps_mode_and_leaves_no_temporary() {
+        let (dir, root) = root();
+        let p = dir.path().join("grub");
+        fs::write(&p, "old\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        root.replace_file(&p, b"new\n").unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "new\n");
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
+        assert_eq!(root.list(dir.path()).unwrap(), vec!["grub".to_string()]);
+
+        let fresh = dir.path().join("new.conf");
+        root.replace_file(&fresh, b"x").unwrap();
+        assert_eq!(fs::metadata(&fresh).unwrap().mode() & 0o7777, 0o644);
+
+        // A missing directory fails, naming the temporary path, and creates nothing.
+        let err = root
+            .replace_file(&dir.path().join("no/such/file"), b"x")
+            .unwrap_err();
+        assert!(err.to_string().contains("no/such"), "{err}");
+    }
+
+    #[test]
+    fn write_attr_needs_an_existing_attribute() {
+        let (dir, root) = root();
+        let p = dir.path().join("driver_override");
+        fs::write(&p, "(null)\n").unwrap();
+        root.write_attr(&p, "vfio-pci").unwrap();
+        assert_eq!(fs::read_to_string(&p).unwrap(), "vfio-pci");
+        assert!(root.write_attr(&dir.path().join("absent"), "x").is_err());
+        assert!(!dir.path().join("absent").exists());
+    }
+
+    #[test]
+    fn lexical_join_folds_dots_and_refuses_to_climb_out() {
+        assert_eq!(
+            join_lexically(Path::new("sys/devices/pci0000:00/x"), Path::new("../../../bus/pci")),
+            Some(PathBuf::from("sys/bus/pci"))
+        );
+        assert_eq!(join_lexically(Path::new("a"), Path::new("../..")), None);
+    }
+}
