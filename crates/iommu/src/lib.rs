@@ -1,1 +1,113 @@
-//! placeholder
+//! IOMMU groups and what giving a device to a VM costs the host.
+//!
+//! The IOMMU isolates DMA per *group* (`/sys/kernel/iommu_groups/<n>/devices/`): a VM gets a whole
+//! group or nothing, so assigning one function detaches every other member of its group from the
+//! host too. This crate reads the IOMMU's state (enabled, Intel or AMD, interrupt remapping, an ACS
+//! override on the command line), the groups, whether the kernel would let VFIO use each group now
+//! (the rule since Linux 5.19: every member unbound or held by vfio-pci, a vfio variant, pci-stub
+//! or pcieport), the **host role** of each function (the NIC of the default route, the root disk's
+//! controller, the USB controller with the keyboard, chipset functions), and the **collateral** of
+//! assigning a device: every other function that leaves the host with it, with its roles.
+//!
+//! It edits nothing.
+//!
+//! ```
+//! use vfiokit_iommu::{Host, HostRole};
+//! use vfiokit_sysfs::SysRoot;
+//!
+//! let root = SysRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/elitedesk-800-g4/configured"))?;
+//! let host = Host::scan(&root)?;
+//! let audio = host.device("00:1f.3".parse()?).ok_or("no audio function")?;
+//! let lost = host.collateral(audio)?;
+//! let nic = lost.iter().find(|c| c.address.to_string() == "0000:00:1f.6").ok_or("no NIC")?;
+//! assert!(host.roles_of(nic.address).iter().any(|r| r.role == HostRole::DefaultRouteNic));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod groups;
+mod roles;
+mod state;
+
+pub use groups::{Blocker, CollateralDevice, IommuGroup, collateral, read_groups, viability};
+pub use roles::{HostRole, Role, Roles, find_roles};
+pub use state::{IommuKind, IommuState, cmdline_value, read_state};
+
+use vfiokit_pci::{PciAddress, PciDevice, PciScan};
+use vfiokit_sysfs::{Error as SysError, SysRoot};
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The host could not be read at all (no `/sys/bus/pci/devices` under the root).
+    #[error("not a Linux host root: {0}")]
+    NotAHost(#[source] SysError),
+    /// The device has no IOMMU group: the IOMMU is off, or it does not translate this device.
+    #[error(
+        "{address} has no IOMMU group: turn the IOMMU on (VT-d or AMD-Vi in the firmware setup, intel_iommu=on for Intel) and reboot"
+    )]
+    NoGroup {
+        /// The device.
+        address: PciAddress,
+    },
+}
+
+/// A host as vfiokit sees it: PCI functions, IOMMU state and groups, and host roles.
+#[derive(Debug)]
+pub struct Host {
+    /// The IOMMU.
+    pub iommu: IommuState,
+    /// Every PCI function, sorted by address.
+    pub pci: PciScan,
+    /// IOMMU groups, sorted by number (empty without an IOMMU).
+    pub groups: Vec<IommuGroup>,
+    /// Roles of the functions that have any.
+    pub roles: Roles,
+    /// Everything that could not be read, each naming its path (the PCI scan's problems included).
+    pub problems: Vec<SysError>,
+}
+
+impl Host {
+    /// Reads the host under `root`. Only a root without `/sys/bus/pci/devices` is an error;
+    /// anything else that cannot be read becomes a problem and the rest is still reported.
+    pub fn scan(root: &SysRoot) -> Result<Host, Error> {
+        let mut pci = vfiokit_pci::scan(root).map_err(Error::NotAHost)?;
+        let mut problems = std::mem::take(&mut pci.problems);
+        let groups = read_groups(root, &mut problems);
+        let iommu = read_state(root, !groups.is_empty(), &mut problems);
+        let roles = find_roles(root, &pci, &mut problems);
+        Ok(Host {
+            iommu,
+            pci,
+            groups,
+            roles,
+            problems,
+        })
+    }
+
+    /// The function at `address`.
+    pub fn device(&self, address: PciAddress) -> Option<&PciDevice> {
+        self.pci.get(address)
+    }
+
+    /// The roles of a function (empty when it has none).
+    pub fn roles_of(&self, address: PciAddress) -> &[Role] {
+        self.roles.get(&address).map_or(&[], Vec::as_slice)
+    }
+
+    /// The group with number `id`.
+    pub fn group(&self, id: u32) -> Option<&IommuGroup> {
+        self.groups.iter().find(|g| g.id == id)
+    }
+
+    /// Why a group cannot be given to a VM now; empty when it can.
+    pub fn blockers(&self, group: &IommuGroup) -> Vec<Blocker> {
+        viability(group, &self.pci)
+    }
+
+    /// The other functions that leave the host when `device` is given to a VM.
+    pub fn collateral(&self, device: &PciDevice) -> Result<Vec<CollateralDevice>, Error> {
+        collateral(device, &self.groups, &self.pci).ok_or(Error::NoGroup {
+            address: device.address,
+        })
+    }
+}

@@ -1,1 +1,79 @@
-//! placeholder
+//! PCI functions as Linux shows them in sysfs.
+//!
+//! Every PCI function has a directory under `/sys/bus/pci/devices/<domain:bus:device.function>`
+//! with its ids (`vendor`, `device`, `subsystem_*`), `class`, `revision`, the binary `config`
+//! space, a `driver` link to the driver bound to it and an `iommu_group` link. This crate reads
+//! them into [`PciDevice`]s through a [`SysRoot`](vfiokit_sysfs::SysRoot), so the same code reads a
+//! live host (`/`) or a recorded one (`testdata/…`), and adds what the files only imply:
+//!
+//! - [`PciAddress`], [`VendorId`], [`DeviceId`], [`ClassCode`]: strict parsing, canonical display;
+//! - names from the PCI id database ([`vendor_name`], [`device_name`], [`ClassCode::name`]);
+//! - capabilities from the config space ([`ConfigSpace`]): PCI Express type (a root-complex
+//!   integrated endpoint such as an Intel iGPU, a root port), Function Level Reset, PM, MSI/MSI-X,
+//!   ACS;
+//! - which kernel module would claim a device ([`ModuleAliases`], `modules.alias` as modprobe reads it).
+//!
+//! It never reads `/etc`.
+//!
+//! ```
+//! use vfiokit_pci::{scan, PciAddress};
+//! use vfiokit_sysfs::SysRoot;
+//!
+//! let root = SysRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/elitedesk-800-g4/fresh"))?;
+//! let host = scan(&root)?;
+//! let igpu = host.get("00:02.0".parse::<PciAddress>()?).ok_or("no iGPU")?;
+//! assert_eq!(igpu.class.to_string(), "030000");
+//! assert_eq!(igpu.driver.as_deref(), Some("i915"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod address;
+mod alias;
+mod class;
+pub mod config;
+mod device;
+
+pub use address::{DeviceId, PciAddress, VendorId};
+pub use alias::{ModuleAliases, fnmatch};
+pub use class::{ClassCode, device_name, vendor_name};
+pub use config::{Acs, ConfigSpace, PcieType};
+pub use device::{PciDevice, PciScan, read_device, scan};
+
+/// Errors of this crate: input that is not a PCI address, id or class.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// Not `[domain:]bus:device.function`.
+    #[error("invalid PCI address {input:?}: {reason}")]
+    BadAddress {
+        /// What was given.
+        input: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Not four hex digits.
+    #[error("invalid PCI id {input:?}: expected four hex digits")]
+    BadId {
+        /// What was given.
+        input: String,
+    },
+    /// Not six hex digits.
+    #[error("invalid PCI class {input:?}: expected six hex digits")]
+    BadClass {
+        /// What was given.
+        input: String,
+    },
+}
+
+/// Reads the `modules.alias` of the running kernel under `root` (release from
+/// `/proc/sys/kernel/osrelease`). `Ok(None)` when the host has no such file.
+pub fn load_module_aliases(
+    root: &vfiokit_sysfs::SysRoot,
+) -> Result<Option<ModuleAliases>, vfiokit_sysfs::Error> {
+    let Some(release) = root.read_attr_opt(&root.proc_osrelease())? else {
+        return Ok(None);
+    };
+    let path = root.modules_alias(release.trim());
+    Ok(root
+        .read_attr_opt(&path)?
+        .map(|text| ModuleAliases::parse(&text)))
+}

@@ -293,7 +293,11 @@ impl SysRoot {
         };
         match real.file_name().and_then(|n| n.to_str()) {
             Some(name) => Ok(Some(name.to_string())),
-            None => Err(parse_err(path, "a link to a named entry", &real.to_string_lossy())),
+            None => Err(parse_err(
+                path,
+                "a link to a named entry",
+                &real.to_string_lossy(),
+            )),
         }
     }
 
@@ -526,7 +530,10 @@ mod tests {
     #[test]
     fn lexical_join_folds_dots_and_refuses_to_climb_out() {
         assert_eq!(
-            join_lexically(Path::new("sys/devices/pci0000:00/x"), Path::new("../../../bus/pci")),
+            join_lexically(
+                Path::new("sys/devices/pci0000:00/x"),
+                Path::new("../../../bus/pci")
+            ),
             Some(PathBuf::from("sys/bus/pci"))
         );
         assert_eq!(join_lexically(Path::new("a"), Path::new("../..")), None);

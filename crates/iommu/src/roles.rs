@@ -1,0 +1,381 @@
+//! What the host itself uses each PCI function for.
+//!
+//! A VM that takes a function takes it from the host. Some functions the host cannot lose without
+//! losing itself: the NIC its management network runs over, the controller of its root disk, the
+//! USB controller its keyboard hangs off, the chipset functions firmware and kernel rely on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+use serde::Serialize;
+use vfiokit_pci::{ClassCode, PciAddress, PciScan};
+use vfiokit_sysfs::{Error as SysError, SysRoot};
+
+/// A role a PCI function plays for the host. The JSON names are part of the CLI contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostRole {
+    /// The NIC behind the default route (directly, or as a port of a bridge or bond such as `vmbr0`).
+    DefaultRouteNic,
+    /// The controller under the block device of `/`.
+    RootDiskController,
+    /// A USB controller with a keyboard, mouse or other HID device below it.
+    UsbControllerWithInput,
+    /// The host's only USB controller.
+    OnlyUsbController,
+    /// The display the firmware booted on (the host's console).
+    BootVga,
+    /// A chipset function the host needs: host bridge, LPC/eSPI (ISA) bridge, SMBus, SPI flash,
+    /// RAM controller, thermal and other system peripherals.
+    PlatformDevice,
+}
+
+impl HostRole {
+    /// Whether losing a function with this role hurts the host (network, boot disk, input, chipset).
+    /// Losing the boot display only costs the host its local console, which is what iGPU
+    /// passthrough is for.
+    pub fn is_critical(self) -> bool {
+        !matches!(self, HostRole::BootVga)
+    }
+
+    /// The name used in JSON and messages (`default-route-nic`).
+    pub fn name(self) -> &'static str {
+        match self {
+            HostRole::DefaultRouteNic => "default-route-nic",
+            HostRole::RootDiskController => "root-disk-controller",
+            HostRole::UsbControllerWithInput => "usb-controller-with-input",
+            HostRole::OnlyUsbController => "only-usb-controller",
+            HostRole::BootVga => "boot-vga",
+            HostRole::PlatformDevice => "platform-device",
+        }
+    }
+}
+
+impl fmt::Display for HostRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A role and what on the host makes it so ("eno1, port of vmbr0, carries the default route").
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Role {
+    /// The role.
+    pub role: HostRole,
+    /// What the host would lose, in words.
+    pub detail: String,
+}
+
+/// Roles of every function that has one.
+pub type Roles = BTreeMap<PciAddress, Vec<Role>>;
+
+/// Finds the roles of the scanned functions. Files that cannot be read become problems;
+/// a root filesystem whose disks cannot be found makes every storage controller a
+/// `root-disk-controller` (refusing too much is safer than losing the boot disk).
+pub fn find_roles(root: &SysRoot, pci: &PciScan, problems: &mut Vec<SysError>) -> Roles {
+    let mut roles = Roles::new();
+    let mut add = |addr: PciAddress, role: HostRole, detail: String| {
+        let list = roles.entry(addr).or_default();
+        let role = Role { role, detail };
+        if !list.contains(&role) {
+            list.push(role);
+        }
+    };
+    for dev in &pci.devices {
+        if dev.boot_vga == Some(true) {
+            add(
+                dev.address,
+                HostRole::BootVga,
+                "the host's boot display and console".into(),
+            );
+        }
+        if let Some(what) = platform_function(dev.class) {
+            add(
+                dev.address,
+                HostRole::PlatformDevice,
+                format!("chipset {what}"),
+            );
+        }
+    }
+    for (addr, detail) in default_route_nics(root, pci, problems) {
+        add(addr, HostRole::DefaultRouteNic, detail);
+    }
+    for (addr, detail) in root_disk_controllers(root, pci, problems) {
+        add(addr, HostRole::RootDiskController, detail);
+    }
+    let usb: Vec<PciAddress> = pci
+        .devices
+        .iter()
+        .filter(|d| d.class.base_sub() == ClassCode::USB)
+        .map(|d| d.address)
+        .collect();
+    if let [only] = usb[..] {
+        add(
+            only,
+            HostRole::OnlyUsbController,
+            "the host's only USB controller".into(),
+        );
+    }
+    for (addr, detail) in usb_input_controllers(root, pci, problems) {
+        add(addr, HostRole::UsbControllerWithInput, detail);
+    }
+    for list in roles.values_mut() {
+        list.sort();
+    }
+    roles
+}
+
+/// Chipset classes the host relies on, with a short name.
+fn platform_function(class: ClassCode) -> Option<&'static str> {
+    Some(match class.base_sub() {
+        0x0600 => "host bridge",
+        0x0601 => "LPC/eSPI (ISA) bridge",
+        0x0c05 => "SMBus controller",
+        0x0c80 => "serial bus controller (SPI flash)",
+        0x0500 | 0x0580 => "memory controller",
+        0x1180 => "signal processing controller (thermal)",
+        0x0800..=0x0803 => "system peripheral (interrupt, DMA, timer or RTC)",
+        0x0806 => "IOMMU",
+        0x0880 => "system peripheral",
+        _ => return None,
+    })
+}
+
+/// The function a sysfs path (links resolved) lies under: its nearest PCI ancestor directory.
+fn owning_function(pci: &PciScan, path: &Path) -> Option<PciAddress> {
+    path.ancestors()
+        .find_map(|p| pci.devices.iter().find(|d| d.sysfs_path == p))
+        .map(|d| d.address)
+}
+
+/// Interfaces that carry a default route, from `/proc/net/route` and `/proc/net/ipv6_route`.
+fn default_route_interfaces(root: &SysRoot, problems: &mut Vec<SysError>) -> BTreeSet<String> {
+    let mut ifaces = BTreeSet::new();
+    let route = root.proc_net_route();
+    match root.read_attr_opt(&route) {
+        Ok(Some(text)) => {
+            // Iface Destination Gateway Flags RefCnt Use Metric Mask ...; skip the header.
+            for line in text.lines().skip(1) {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                if f.len() >= 8 && f[1] == "00000000" && f[7] == "00000000" {
+                    ifaces.insert(f[0].to_string());
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(e) => problems.push(e),
+    }
+    let route6 = root.proc_net_ipv6_route();
+    match root.read_attr_opt(&route6) {
+        Ok(Some(text)) => {
+            // dest dest_len src src_len next_hop metric refcnt use flags iface
+            for line in text.lines() {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                if f.len() >= 10 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" && f[9] != "lo"
+                {
+                    ifaces.insert(f[9].to_string());
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(e) => problems.push(e),
+    }
+    ifaces
+}
+
+/// NICs under the default route, through bridges (`brif/`), bonds (`bonding/slaves`) and
+/// stacked devices such as VLANs (`lower_*`).
+fn default_route_nics(
+    root: &SysRoot,
+    pci: &PciScan,
+    problems: &mut Vec<SysError>,
+) -> Vec<(PciAddress, String)> {
+    let mut found = Vec::new();
+    for iface in default_route_interfaces(root, problems) {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![(iface.clone(), Vec::<String>::new())];
+        while let Some((name, via)) = stack.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let link = root.sys_class("net").join(&name);
+            let dir = match root.resolve_opt(&link) {
+                Ok(Some(d)) => d,
+                Ok(None) => continue,
+                Err(e) => {
+                    problems.push(e);
+                    continue;
+                }
+            };
+            if let Some(addr) = owning_function(pci, &dir) {
+                let chain = if via.is_empty() {
+                    String::new()
+                } else {
+                    format!(", port of {}", via.join(" on "))
+                };
+                found.push((addr, format!("{name}{chain}, carries the default route")));
+                continue;
+            }
+            let mut lower: Vec<String> = root.list_opt(&dir.join("brif")).unwrap_or_default();
+            if let Ok(Some(slaves)) = root.read_attr_opt(&dir.join("bonding/slaves")) {
+                lower.extend(slaves.split_whitespace().map(str::to_string));
+            }
+            lower.extend(
+                root.list_opt(&dir)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|n| n.strip_prefix("lower_").map(str::to_string)),
+            );
+            let mut via = via.clone();
+            via.insert(0, name.clone());
+            for l in lower {
+                stack.push((l, via.clone()));
+            }
+        }
+    }
+    found
+}
+
+/// The block device mounted at `/`, as `/proc/mounts` says (the last mount wins).
+fn root_mount(root: &SysRoot, problems: &mut Vec<SysError>) -> Option<(String, String)> {
+    let text = match root.read_attr_opt(&root.proc_mounts()) {
+        Ok(t) => t?,
+        Err(e) => {
+            problems.push(e);
+            return None;
+        }
+    };
+    text.lines()
+        .rev()
+        .find_map(|l| {
+            let mut f = l.split_whitespace();
+            let (dev, mnt, fstype) = (f.next()?, f.next()?, f.next()?);
+            (mnt == "/").then(|| (dev.to_string(), fstype.to_string()))
+        })
+}
+
+/// Controllers under the root filesystem's block device, through device-mapper/LVM/md `slaves`.
+fn root_disk_controllers(
+    root: &SysRoot,
+    pci: &PciScan,
+    problems: &mut Vec<SysError>,
+) -> Vec<(PciAddress, String)> {
+    let Some((dev, fstype)) = root_mount(root, problems) else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    if let Some(name) = block_name(root, &dev) {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![name];
+        while let Some(name) = stack.pop() {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let dir = match root.resolve_opt(&root.sys_class("block").join(&name)) {
+                Ok(Some(d)) => d,
+                Ok(None) => continue,
+                Err(e) => {
+                    problems.push(e);
+                    continue;
+                }
+            };
+            let slaves = root.list_opt(&dir.join("slaves")).unwrap_or_default();
+            if !slaves.is_empty() {
+                stack.extend(slaves);
+            } else if let Some(addr) = owning_function(pci, &dir) {
+                found.push((addr, format!("holds {name}, under / ({dev})")));
+            }
+        }
+    }
+    if found.is_empty() {
+        // ZFS pools, network roots, or a device we could not follow: every storage controller
+        // might hold the root filesystem.
+        for d in pci.devices.iter().filter(|d| d.class.base() == 0x01) {
+            found.push((
+                d.address,
+                format!("may hold / ({dev}, {fstype}): its disks could not be traced"),
+            ));
+        }
+    }
+    found
+}
+
+/// The kernel name of the block device at `/dev/…`: through the root's own `/dev` links when
+/// there are any (`/dev/mapper/pve-root` → `dm-1`), else by device-mapper name, else the name itself.
+fn block_name(root: &SysRoot, dev: &str) -> Option<String> {
+    let rel = dev.strip_prefix("/dev/")?;
+    if let Ok(Some(real)) = root.resolve_opt(&root.path(dev))
+        && let Some(name) = real.file_name().and_then(|n| n.to_str())
+        && root.sys_class("block").join(name).exists()
+    {
+        return Some(name.to_string());
+    }
+    if let Some(dm_name) = rel.strip_prefix("mapper/") {
+        let block = root.sys_block();
+        return root.list_opt(&block).ok()?.into_iter().find(|b| {
+            root.read_attr_opt(&block.join(b).join("dm/name"))
+                .ok()
+                .flatten()
+                .is_some_and(|n| n == dm_name)
+        });
+    }
+    Some(rel.to_string())
+}
+
+/// USB controllers with a HID interface (keyboard, mouse, receiver) somewhere below them.
+fn usb_input_controllers(
+    root: &SysRoot,
+    pci: &PciScan,
+    problems: &mut Vec<SysError>,
+) -> Vec<(PciAddress, String)> {
+    let dir = root.sys_bus_devices("usb");
+    let mut found: Vec<(PciAddress, String)> = Vec::new();
+    for name in root.list_opt(&dir).unwrap_or_default() {
+        // Interfaces are named `<bus>-<port>:<config>.<interface>`.
+        let Some((device, _)) = name.split_once(':') else {
+            continue;
+        };
+        let path = dir.join(&name);
+        match root.read_attr_opt(&path.join("bInterfaceClass")) {
+            Ok(Some(class)) if class.trim() == "03" => {}
+            Ok(_) => continue,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        }
+        let real = match root.resolve(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        let Some(addr) = owning_function(pci, &real) else {
+            continue;
+        };
+        let parent = dir.join(device);
+        let id = |f: &str| {
+            root.read_attr_opt(&parent.join(f))
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+        };
+        let product = root
+            .read_attr_opt(&parent.join("product"))
+            .ok()
+            .flatten()
+            .map(|p| format!(" {p}"))
+            .unwrap_or_default();
+        let detail = format!(
+            "input device {}:{}{product} at USB {device}",
+            id("idVendor"),
+            id("idProduct")
+        );
+        if !found.iter().any(|(a, d)| *a == addr && *d == detail) {
+            found.push((addr, detail));
+        }
+    }
+    found
+}

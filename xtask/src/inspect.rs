@@ -1,0 +1,239 @@
+//! `vfiokit inspect`: what the host has, how it is grouped, and what each device means to it.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde::Serialize;
+use vfiokit_iommu::{Host, IommuKind};
+use vfiokit_pci::{ModuleAliases, PciDevice};
+use vfiokit_sysfs::SysRoot;
+
+use crate::Common;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    iommu: IommuJson<'a>,
+    groups: Vec<GroupJson>,
+    devices: Vec<DeviceJson<'a>>,
+    /// Files that could not be read (extension of the contract).
+    problems: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct IommuJson<'a> {
+    enabled: bool,
+    kind: Option<IommuKind>,
+    interrupt_remapping: Option<bool>,
+    acs_override: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct GroupJson {
+    id: u32,
+    viable: bool,
+    devices: Vec<String>,
+    /// Why the group is not viable, one entry per blocking member (extension).
+    blockers: Vec<BlockerJson>,
+}
+
+#[derive(Serialize)]
+struct BlockerJson {
+    address: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct DeviceJson<'a> {
+    address: String,
+    vendor: String,
+    device: String,
+    class: String,
+    subsystem_vendor: Option<String>,
+    subsystem_device: Option<String>,
+    revision: Option<String>,
+    driver: Option<&'a str>,
+    iommu_group: Option<u32>,
+    vendor_name: Option<&'static str>,
+    device_name: Option<&'static str>,
+    roles: Vec<&'static str>,
+    /// Kernel modules whose aliases match the device (extension; `lspci -k`'s "Kernel modules").
+    modules: Vec<&'a str>,
+}
+
+/// Runs `inspect`. Exit 0 whenever the host could be read, with or without an IOMMU.
+pub fn run(common: &Common) -> anyhow::Result<ExitCode> {
+    let root = SysRoot::new(&common.root)
+        .with_context(|| format!("cannot use {} as the host root", common.root.display()))?;
+    let host = Host::scan(&root)?;
+    let aliases = vfiokit_pci::load_module_aliases(&root).unwrap_or_else(|e| {
+        eprintln!("warning: {e}");
+        None
+    });
+    if common.json {
+        let report = report(&host, aliases.as_ref());
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", human(&host, aliases.as_ref()));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn modules<'a>(aliases: Option<&'a ModuleAliases>, d: &PciDevice) -> Vec<&'a str> {
+    match (aliases, &d.modalias) {
+        (Some(a), Some(m)) => a.modules_for(m),
+        _ => Vec::new(),
+    }
+}
+
+fn report<'a>(host: &'a Host, aliases: Option<&'a ModuleAliases>) -> Report<'a> {
+    let iommu = IommuJson {
+        enabled: host.iommu.enabled,
+        kind: host.iommu.kind,
+        interrupt_remapping: host.iommu.interrupt_remapping,
+        acs_override: host.iommu.acs_override.as_deref(),
+    };
+    let groups = host
+        .groups
+        .iter()
+        .map(|g| {
+            let blockers: Vec<BlockerJson> = host
+                .blockers(g)
+                .into_iter()
+                .map(|b| BlockerJson {
+                    address: b.address.to_string(),
+                    reason: b.reason,
+                })
+                .collect();
+            GroupJson {
+                id: g.id,
+                viable: blockers.is_empty(),
+                devices: g.devices.iter().map(ToString::to_string).collect(),
+                blockers,
+            }
+        })
+        .collect();
+    let devices = host
+        .pci
+        .devices
+        .iter()
+        .map(|d| DeviceJson {
+            address: d.address.to_string(),
+            vendor: d.vendor.to_string(),
+            device: d.device.to_string(),
+            class: d.class.to_string(),
+            subsystem_vendor: d.subsystem_vendor.map(|v| v.to_string()),
+            subsystem_device: d.subsystem_device.map(|v| v.to_string()),
+            revision: d.revision.map(|r| format!("{r:02x}")),
+            driver: d.driver.as_deref(),
+            iommu_group: d.iommu_group,
+            vendor_name: d.vendor_name(),
+            device_name: d.device_name(),
+            roles: host
+                .roles_of(d.address)
+                .iter()
+                .map(|r| r.role.name())
+                .collect(),
+            modules: modules(aliases, d),
+        })
+        .collect();
+    Report {
+        iommu,
+        groups,
+        devices,
+        problems: host.problems.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// One device as a line: address, class, names, ids, driver; then its roles indented below.
+fn device_lines(out: &mut String, host: &Host, d: &PciDevice, aliases: Option<&ModuleAliases>) {
+    let class_name = d.class.name().unwrap_or("Unknown class");
+    let vendor = d.vendor_name().unwrap_or("Unknown vendor");
+    let device = d.device_name().unwrap_or("Unknown device");
+    let driver = d.driver.as_deref().unwrap_or("none");
+    let _ = writeln!(
+        out,
+        "  {} [{}] {class_name}: {vendor} {device} [{}:{}]  driver: {driver}",
+        d.address, d.class, d.vendor, d.device
+    );
+    let mods = modules(aliases, d);
+    if !mods.is_empty() {
+        let _ = writeln!(out, "      kernel modules: {}", mods.join(", "));
+    }
+    for role in host.roles_of(d.address) {
+        let _ = writeln!(out, "      role {}: {}", role.role, role.detail);
+    }
+}
+
+fn human(host: &Host, aliases: Option<&ModuleAliases>) -> String {
+    let mut out = String::new();
+    let state = &host.iommu;
+    if state.enabled {
+        let kind = match state.kind {
+            Some(IommuKind::Intel) => "Intel VT-d",
+            Some(IommuKind::Amd) => "AMD-Vi",
+            Some(IommuKind::Other) | None => "IOMMU",
+        };
+        let remap = match state.interrupt_remapping {
+            Some(true) => "interrupt remapping on",
+            Some(false) => {
+                "NO interrupt remapping (VFIO needs allow_unsafe_interrupts=1, a security risk)"
+            }
+            None => "interrupt remapping unknown",
+        };
+        let _ = writeln!(
+            out,
+            "IOMMU: on, {kind} ({}), {remap}",
+            state.units.join(", ")
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "IOMMU: off. No device can be given to a VM until it is on: enable VT-d (Intel) or \
+             AMD-Vi/IOMMU (AMD) in the firmware setup, add intel_iommu=on iommu=pt (Intel) or \
+             iommu=pt (AMD) to the kernel command line, and reboot."
+        );
+    }
+    if let Some(acs) = &state.acs_override {
+        let _ = writeln!(
+            out,
+            "ACS override on the command line: pcie_acs_override={acs} (a security risk: devices \
+             the kernel reports as isolated may still reach each other by DMA)"
+        );
+    }
+    for group in &host.groups {
+        let blockers = host.blockers(group);
+        if blockers.is_empty() {
+            let _ = writeln!(out, "\nIOMMU group {}: viable", group.id);
+        } else {
+            let _ = writeln!(out, "\nIOMMU group {}: not viable", group.id);
+            for b in &blockers {
+                let _ = writeln!(out, "  ! {} {}", b.address, b.reason);
+            }
+        }
+        for addr in &group.devices {
+            if let Some(d) = host.device(*addr) {
+                device_lines(&mut out, host, d, aliases);
+            }
+        }
+    }
+    let ungrouped: Vec<&PciDevice> = host
+        .pci
+        .devices
+        .iter()
+        .filter(|d| d.iommu_group.is_none())
+        .collect();
+    if !ungrouped.is_empty() {
+        let _ = writeln!(out, "\nDevices without an IOMMU group:");
+        for d in ungrouped {
+            device_lines(&mut out, host, d, aliases);
+        }
+    }
+    if !host.problems.is_empty() {
+        let _ = writeln!(out, "\nCould not read:");
+        for p in &host.problems {
+            let _ = writeln!(out, "  {p}");
+        }
+    }
+    out
+}
