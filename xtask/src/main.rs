@@ -5,6 +5,7 @@
 //! 3 refused by a safety rule or problems found.
 
 mod inspect;
+mod test_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,12 +38,16 @@ pub struct Common {
 enum Command {
     /// Show the IOMMU state, the IOMMU groups with their devices, drivers and host roles.
     Inspect,
+    /// Run the whole test suite (for developers; installs pciutils first when run as root).
+    #[command(hide = true)]
+    Test,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect => inspect::run(&cli.common),
+        Command::Test => test_cmd::run_tests(),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,211 @@
+//! `vfiokit inspect` end to end: the binary on the recorded hosts and on this machine.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn testdata(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(rel)
+}
+
+fn vfiokit(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vfiokit"))
+        .args(args)
+        .output()
+        .expect("run vfiokit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn inspect_json(rel: &str) -> Value {
+    let root = testdata(rel);
+    let (code, stdout, stderr) = vfiokit(&["inspect", "--root", root.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    serde_json::from_str(&stdout).expect("inspect prints JSON")
+}
+
+fn device<'a>(report: &'a Value, address: &str) -> &'a Value {
+    report["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["address"] == address)
+        .unwrap_or_else(|| panic!("{address} not listed"))
+}
+
+fn roles(report: &Value, address: &str) -> Vec<String> {
+    device(report, address)["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn configured_elitedesk_reads_as_the_seed_records_it() {
+    let report = inspect_json("elitedesk-800-g4/configured");
+    assert_eq!(report["devices"].as_array().unwrap().len(), 14);
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 8);
+    let g7 = groups.iter().find(|g| g["id"] == 7).unwrap();
+    let members: Vec<&str> = g7["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        members,
+        [
+            "0000:00:1f.0",
+            "0000:00:1f.3",
+            "0000:00:1f.4",
+            "0000:00:1f.5",
+            "0000:00:1f.6"
+        ]
+    );
+    assert_eq!(g7["viable"], false);
+    assert!(
+        g7["blockers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["address"] == "0000:00:1f.6"),
+        "{g7}"
+    );
+    assert!(roles(&report, "0000:00:1f.6").contains(&"default-route-nic".to_string()));
+    assert!(roles(&report, "0000:00:17.0").contains(&"root-disk-controller".to_string()));
+    let igpu = device(&report, "0000:00:02.0");
+    assert_eq!(igpu["class"], "030000");
+    assert_eq!(igpu["vendor"], "8086");
+    assert_eq!(igpu["device"], "3e92");
+    assert_eq!(igpu["subsystem_vendor"], "103c");
+    assert_eq!(igpu["subsystem_device"], "83e2");
+    assert_eq!(igpu["driver"], "vfio-pci");
+    assert_eq!(igpu["iommu_group"], 0);
+    assert_eq!(igpu["device_name"], "CoffeeLake-S GT2 [UHD Graphics 630]");
+    assert_eq!(report["iommu"]["enabled"], true);
+    assert_eq!(report["iommu"]["kind"], "intel");
+    assert_eq!(report["iommu"]["interrupt_remapping"], true);
+    assert_eq!(
+        report["iommu"]["acs_override"],
+        "downstream,multifunction,id:8086:a348,id:8086:a370"
+    );
+    assert_eq!(
+        report["problems"].as_array().unwrap().len(),
+        0,
+        "{}",
+        report["problems"]
+    );
+}
+
+#[test]
+fn json_formats_follow_the_cli_contract() {
+    let report = inspect_json("elitedesk-800-g4/configured");
+    for d in report["devices"].as_array().unwrap() {
+        let hex = |k: &str, n: usize| {
+            let s = d[k].as_str().unwrap_or_else(|| panic!("{k} in {d}"));
+            assert!(
+                s.len() == n
+                    && s.bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{k}={s}"
+            );
+        };
+        hex("vendor", 4);
+        hex("device", 4);
+        hex("subsystem_vendor", 4);
+        hex("subsystem_device", 4);
+        hex("class", 6);
+        hex("revision", 2);
+        assert!(d["iommu_group"].is_u64(), "{d}");
+        assert!(d["address"].as_str().unwrap().starts_with("0000:"));
+    }
+    // The audio function shows lspci's revision format.
+    assert_eq!(device(&report, "0000:00:1f.3")["revision"], "10");
+}
+
+#[test]
+fn fresh_elitedesk_has_the_host_drivers_bound() {
+    let report = inspect_json("elitedesk-800-g4/fresh");
+    assert_eq!(device(&report, "0000:00:02.0")["driver"], "i915");
+    assert_eq!(device(&report, "0000:00:1f.3")["driver"], "snd_hda_intel");
+    assert_eq!(device(&report, "0000:00:14.3")["driver"], "iwlwifi");
+    assert!(report["iommu"]["acs_override"].is_null());
+    // Group 0 holds only the iGPU, bound to i915: not viable until vfio-pci takes it.
+    let g0 = report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == 0)
+        .unwrap();
+    assert_eq!(g0["viable"], false);
+    let usb = roles(&report, "0000:00:14.0");
+    assert!(usb.contains(&"only-usb-controller".to_string()), "{usb:?}");
+    assert!(
+        usb.contains(&"usb-controller-with-input".to_string()),
+        "{usb:?}"
+    );
+    assert_eq!(roles(&report, "0000:00:02.0"), ["boot-vga"]);
+    assert!(roles(&report, "0000:00:1f.0").contains(&"platform-device".to_string()));
+    assert!(roles(&report, "0000:00:14.3").is_empty());
+}
+
+#[test]
+fn human_output_names_devices_and_explains_non_viable_groups() {
+    let root = testdata("elitedesk-800-g4/configured");
+    let (code, out, _) = vfiokit(&["inspect", "--root", root.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("IOMMU group 7: not viable"), "{out}");
+    assert!(
+        out.contains("0000:00:1f.6 bound to e1000e, a host driver"),
+        "{out}"
+    );
+    assert!(
+        out.contains("0000:00:02.0 [030000] VGA compatible controller: Intel Corporation CoffeeLake-S GT2 [UHD Graphics 630] [8086:3e92]  driver: vfio-pci"),
+        "{out}"
+    );
+    assert!(
+        out.contains("role default-route-nic: eno1, port of vmbr0"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_machine_running_the_tests_is_inspected_read_only() {
+    let (code, stdout, stderr) = vfiokit(&["inspect", "--root", "/", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(!report["devices"].as_array().unwrap().is_empty());
+    if report["iommu"]["enabled"] == false {
+        let (code, text, _) = vfiokit(&["inspect", "--root", "/"]);
+        assert_eq!(code, 0);
+        assert!(
+            text.contains("IOMMU: off") && text.contains("intel_iommu=on"),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn a_root_that_is_not_a_host_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = vfiokit(&["inspect", "--root", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("not a Linux host root") && stderr.contains("sys/bus/pci/devices"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = vfiokit(&["inspect", "--root", "/nonexistent/vfiokit"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("/nonexistent/vfiokit"), "{stderr}");
+    let (code, _, _) = vfiokit(&["inspect", "--bogus"]);
+    assert_eq!(code, 2);
+}
