@@ -160,7 +160,7 @@ pub fn read_device(
     let device = required16(root, dir.join("device"), problems);
     let class_path = dir.join("class");
     let class = note(problems, root.read_hex(&class_path)).and_then(|c| {
-        let class = ClassCode::new(c);
+        let class = u32::try_from(c).ok().and_then(ClassCode::new);
         if class.is_none() {
             problems.push(SysError::Parse {
                 path: class_path,

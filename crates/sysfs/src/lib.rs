@@ -223,8 +223,9 @@ impl SysRoot {
         }
     }
 
-    /// A hex attribute as sysfs writes it (`0x8086`, `0x030000`); the `0x` is optional.
-    pub fn read_hex(&self, path: &Path) -> Result<u32> {
+    /// A hex attribute as sysfs writes it (`0x8086`, `0x030000`, or 64-bit registers such as an
+    /// IOMMU's `ecap`, `f050da`); the `0x` is optional.
+    pub fn read_hex(&self, path: &Path) -> Result<u64> {
         let text = self.read_attr(path)?;
         parse_hex(&text).ok_or_else(|| parse_err(path, "a hex number", &text))
     }
@@ -370,17 +371,18 @@ impl SysRoot {
     }
 }
 
-/// Parses a hex number as sysfs writes it: `0x8086`, `0X8086` or `8086`, surrounding blanks ignored.
-pub fn parse_hex(text: &str) -> Option<u32> {
+/// Parses a hex number as sysfs writes it: `0x8086`, `0X8086` or `8086`, surrounding blanks ignored,
+/// at most 64 bits.
+pub fn parse_hex(text: &str) -> Option<u64> {
     let t = text.trim();
     let digits = t
         .strip_prefix("0x")
         .or_else(|| t.strip_prefix("0X"))
         .unwrap_or(t);
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if digits.is_empty() || digits.len() > 16 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
-    u32::from_str_radix(digits, 16).ok()
+    u64::from_str_radix(digits, 16).ok()
 }
 
 /// Joins `target` (a link's content) onto `dir` without touching the filesystem, folding `.` and `..`.
@@ -422,7 +424,9 @@ mod tests {
             ("0x", None),
             ("", None),
             ("0x12345678", Some(0x1234_5678)),
-            ("0x123456789", None),
+            ("19e2ff0505e", Some(0x19e_2ff0_505e)),
+            ("0x1234567890abcdef", Some(0x1234_5678_90ab_cdef)),
+            ("0x1234567890abcdef0", None),
             ("0xzz", None),
             ("-0x1", None),
         ] {
