@@ -261,15 +261,29 @@ impl SysRoot {
     /// A dangling link is an `Io` error (not found) naming `path`; a link out of the root is
     /// [`Error::LinkEscapes`]. The result is under the canonical root, not the root as given.
     pub fn resolve(&self, path: &Path) -> Result<PathBuf> {
-        let real = fs::canonicalize(path).map_err(io_err(path))?;
-        if real.starts_with(&self.canonical) {
-            Ok(real)
-        } else {
-            Err(Error::LinkEscapes {
-                path: path.to_path_buf(),
-                root: self.root.clone(),
-                target: real,
-            })
+        let escapes = |target: PathBuf| Error::LinkEscapes {
+            path: path.to_path_buf(),
+            root: self.root.clone(),
+            target,
+        };
+        match fs::canonicalize(path) {
+            Ok(real) if real.starts_with(&self.canonical) => Ok(real),
+            Ok(real) => Err(escapes(real)),
+            Err(err) => {
+                // A dangling link that points out of the root says so, rather than "not found":
+                // the target was looked for on the real host.
+                if let (Ok(target), Some(parent)) = (fs::read_link(path), path.parent())
+                    && let Ok(parent) = fs::canonicalize(parent)
+                    && join_lexically(&parent, &target)
+                        .is_none_or(|t| !t.starts_with(&self.canonical))
+                {
+                    return Err(escapes(target));
+                }
+                Err(Error::Io {
+                    path: path.to_path_buf(),
+                    err,
+                })
+            }
         }
     }
 
@@ -471,6 +485,12 @@ mod tests {
         symlink("../../../../../../../../etc", d.join("climb")).unwrap();
         assert!(matches!(
             root.link_name(&d.join("climb")),
+            Err(Error::LinkEscapes { .. })
+        ));
+        // Out of the root and dangling there: still an escape, not "not found".
+        symlink("/nonexistent/vfiokit", d.join("far")).unwrap();
+        assert!(matches!(
+            root.resolve(&d.join("far")),
             Err(Error::LinkEscapes { .. })
         ));
         // A dangling link is an error naming the link; no link at all is None.
