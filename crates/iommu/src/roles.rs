@@ -246,13 +246,11 @@ fn root_mount(root: &SysRoot, problems: &mut Vec<SysError>) -> Option<(String, S
             return None;
         }
     };
-    text.lines()
-        .rev()
-        .find_map(|l| {
-            let mut f = l.split_whitespace();
-            let (dev, mnt, fstype) = (f.next()?, f.next()?, f.next()?);
-            (mnt == "/").then(|| (dev.to_string(), fstype.to_string()))
-        })
+    text.lines().rev().find_map(|l| {
+        let mut f = l.split_whitespace();
+        let (dev, mnt, fstype) = (f.next()?, f.next()?, f.next()?);
+        (mnt == "/").then(|| (dev.to_string(), fstype.to_string()))
+    })
 }
 
 /// Controllers under the root filesystem's block device, through device-mapper/LVM/md `slaves`.
