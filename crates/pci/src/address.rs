@@ -32,11 +32,6 @@ impl PciAddress {
             function,
         })
     }
-
-    /// The same slot, function 0: the function that carries the multi-function header bit.
-    pub fn slot(self) -> (u32, u8, u8) {
-        (self.domain, self.bus, self.device)
-    }
 }
 
 impl fmt::Display for PciAddress {
@@ -139,6 +134,7 @@ mod tests {
             ("0:2.0", "0000:00:02.0"),
             ("0000:00:1F.6", "0000:00:1f.6"),
             ("10000:e0:1d.0", "10000:e0:1d.0"),
+            ("100:00:02.0", "0100:00:02.0"),
             ("ffffffff:ff:1f.7", "ffffffff:ff:1f.7"),
         ] {
             let a: PciAddress = input.parse().unwrap();
@@ -154,7 +150,6 @@ mod tests {
             "00:02",
             "00:20.0",
             "00:02.8",
-            "100:00:02.0",
             "1:2:3:4.0",
             "0000:00:02.0 ",
             "g0:00.0",

@@ -1,0 +1,249 @@
+//! IOMMU state, groups, viability, roles and collateral on recorded hosts and fake topologies.
+
+use std::fs;
+
+use vfiokit_fakesys::{copy_recorded, hosts};
+use vfiokit_iommu::{Error, Host, HostRole, IommuKind};
+use vfiokit_pci::PciAddress;
+use vfiokit_sysfs::SysRoot;
+
+fn addr(s: &str) -> PciAddress {
+    s.parse().unwrap()
+}
+
+fn recorded(name: &str) -> Host {
+    let root = SysRoot::new(vfiokit_fakesys::testdata_dir().join(name)).unwrap();
+    Host::scan(&root).unwrap()
+}
+
+fn role_names(host: &Host, a: &str) -> Vec<HostRole> {
+    host.roles_of(addr(a)).iter().map(|r| r.role).collect()
+}
+
+#[test]
+fn elitedesk_state_groups_and_roles() {
+    let host = recorded("elitedesk-800-g4/configured");
+    assert!(host.problems.is_empty(), "{:?}", host.problems);
+    assert!(host.iommu.enabled);
+    assert_eq!(host.iommu.kind, Some(IommuKind::Intel));
+    assert_eq!(host.iommu.units, ["dmar0", "dmar1"]);
+    assert_eq!(host.iommu.interrupt_remapping, Some(true));
+    let ids: Vec<u32> = host.groups.iter().map(|g| g.id).collect();
+    assert_eq!(ids, [0, 1, 2, 3, 4, 5, 6, 7]);
+
+    assert_eq!(role_names(&host, "00:1f.6"), [HostRole::DefaultRouteNic]);
+    assert_eq!(role_names(&host, "00:17.0"), [HostRole::RootDiskController]);
+    assert_eq!(
+        role_names(&host, "00:14.0"),
+        [
+            HostRole::UsbControllerWithInput,
+            HostRole::OnlyUsbController
+        ]
+    );
+    assert_eq!(role_names(&host, "00:02.0"), [HostRole::BootVga]);
+    for chipset in [
+        "00:00.0", "00:12.0", "00:14.2", "00:1f.0", "00:1f.4", "00:1f.5",
+    ] {
+        assert_eq!(
+            role_names(&host, chipset),
+            [HostRole::PlatformDevice],
+            "{chipset}"
+        );
+    }
+    for free in ["00:14.3", "00:1f.3", "00:16.0"] {
+        assert!(role_names(&host, free).is_empty(), "{free}");
+    }
+    let nic = &host.roles_of(addr("00:1f.6"))[0];
+    assert!(
+        nic.detail.contains("eno1") && nic.detail.contains("vmbr0"),
+        "{}",
+        nic.detail
+    );
+    let disk = &host.roles_of(addr("00:17.0"))[0];
+    assert!(
+        disk.detail.contains("sda3") && disk.detail.contains("pve-root"),
+        "{}",
+        disk.detail
+    );
+}
+
+#[test]
+fn passing_the_audio_function_takes_the_network_with_it() {
+    let host = recorded("elitedesk-800-g4/configured");
+    let audio = host.device(addr("00:1f.3")).unwrap();
+    let lost: Vec<String> = host
+        .collateral(audio)
+        .unwrap()
+        .iter()
+        .map(|c| c.address.to_string())
+        .collect();
+    assert_eq!(
+        lost,
+        [
+            "0000:00:1f.0",
+            "0000:00:1f.4",
+            "0000:00:1f.5",
+            "0000:00:1f.6"
+        ]
+    );
+    let group = host.group(7).unwrap();
+    let blockers: Vec<String> = host
+        .blockers(group)
+        .iter()
+        .map(|b| b.address.to_string())
+        .collect();
+    // 1f.0 has no driver and 1f.3 is on vfio-pci; the other three hold the group.
+    assert_eq!(blockers, ["0000:00:1f.4", "0000:00:1f.5", "0000:00:1f.6"]);
+    // The WiFi function is alone in its group and on vfio-pci: viable, nothing else lost.
+    let wifi = host.device(addr("00:14.3")).unwrap();
+    assert!(host.collateral(wifi).unwrap().is_empty());
+    assert!(host.blockers(host.group(4).unwrap()).is_empty());
+}
+
+#[test]
+fn fresh_host_has_no_acs_override_and_host_drivers_block_the_igpu() {
+    let host = recorded("elitedesk-800-g4/fresh");
+    assert_eq!(host.iommu.acs_override, None);
+    let blockers = host.blockers(host.group(0).unwrap());
+    assert_eq!(blockers.len(), 1);
+    assert_eq!(blockers[0].reason, "bound to i915, a host driver");
+}
+
+#[test]
+fn acs_override_and_disabled_remapping_come_from_the_command_line() {
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    fs::write(
+        root.proc_cmdline(),
+        "BOOT_IMAGE=/vmlinuz ro quiet pcie_acs_override=downstream intremap=off\n",
+    )
+    .unwrap();
+    let host = Host::scan(&root).unwrap();
+    assert_eq!(host.iommu.acs_override.as_deref(), Some("downstream"));
+    assert_eq!(host.iommu.interrupt_remapping, Some(false));
+    // A unit without the IR bit (ecap bit 3) means no remapping either.
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    fs::write(
+        root.sys_class("iommu").join("dmar1/intel-iommu/ecap"),
+        "f050d2\n",
+    )
+    .unwrap();
+    assert_eq!(
+        Host::scan(&root).unwrap().iommu.interrupt_remapping,
+        Some(false)
+    );
+}
+
+#[test]
+fn a_dgpu_takes_only_its_own_audio_and_the_port_above() {
+    let (_dir, root) = hosts::intel_dgpu().write_temp().unwrap();
+    let host = Host::scan(&root).unwrap();
+    let gpu = host.device(addr("01:00.0")).unwrap();
+    let lost = host.collateral(gpu).unwrap();
+    let summary: Vec<(String, bool)> = lost
+        .iter()
+        .map(|c| (c.address.to_string(), c.bridge))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("0000:00:01.0".to_string(), true),
+            ("0000:01:00.1".to_string(), false)
+        ]
+    );
+    assert!(lost.iter().all(|c| {
+        host.roles_of(c.address)
+            .iter()
+            .all(|r| !r.role.is_critical())
+    }));
+}
+
+#[test]
+fn a_group_with_only_a_bridge_besides_the_device() {
+    let (_dir, root) = hosts::bridge_in_group().write_temp().unwrap();
+    let host = Host::scan(&root).unwrap();
+    let group = host.group(3).unwrap();
+    // The bridge on pcieport does not block; the NIC on igb does, until vfio-pci takes it.
+    let blockers = host.blockers(group);
+    assert_eq!(blockers.len(), 1);
+    assert_eq!(blockers[0].address, addr("03:00.0"));
+    let nic = host.device(addr("03:00.0")).unwrap();
+    let lost = host.collateral(nic).unwrap();
+    assert_eq!(lost.len(), 1);
+    assert!(lost[0].bridge);
+}
+
+#[test]
+fn sparse_group_numbers_are_kept() {
+    let (_dir, root) = hosts::sparse_groups().write_temp().unwrap();
+    let host = Host::scan(&root).unwrap();
+    let ids: Vec<u32> = host.groups.iter().map(|g| g.id).collect();
+    assert_eq!(ids, [0, 3, 17, 42]);
+    assert_eq!(host.device(addr("00:1f.6")).unwrap().iommu_group, Some(42));
+}
+
+#[test]
+fn amd_host_roles_through_nvme_and_a_bridge() {
+    let (_dir, root) = hosts::amd_ryzen().write_temp().unwrap();
+    let host = Host::scan(&root).unwrap();
+    assert!(host.problems.is_empty(), "{:?}", host.problems);
+    assert_eq!(host.iommu.kind, Some(IommuKind::Amd));
+    assert_eq!(host.iommu.interrupt_remapping, Some(true));
+    assert_eq!(role_names(&host, "02:00.0"), [HostRole::RootDiskController]);
+    assert_eq!(role_names(&host, "03:00.0"), [HostRole::DefaultRouteNic]);
+    let gpu = host.device(addr("01:00.0")).unwrap();
+    assert!(
+        host.collateral(gpu)
+            .unwrap()
+            .iter()
+            .any(|c| c.address == addr("01:00.1"))
+    );
+}
+
+#[test]
+fn a_variant_vfio_driver_keeps_the_group_viable() {
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/configured").unwrap();
+    let wifi = root.path("sys/devices/pci0000:00/0000:00:14.3");
+    // A vendor's variant driver announces itself by the vfio-dev directory.
+    fs::create_dir_all(wifi.join("vfio-dev/vfio1")).unwrap();
+    fs::create_dir_all(root.sys_bus_drivers("pci").join("iwl-vfio-pci")).unwrap();
+    fs::remove_file(wifi.join("driver")).unwrap();
+    std::os::unix::fs::symlink("../../../bus/pci/drivers/iwl-vfio-pci", wifi.join("driver"))
+        .unwrap();
+    let host = Host::scan(&root).unwrap();
+    assert_eq!(
+        host.device(addr("00:14.3")).unwrap().driver.as_deref(),
+        Some("iwl-vfio-pci")
+    );
+    assert!(host.blockers(host.group(4).unwrap()).is_empty());
+}
+
+#[test]
+fn without_an_iommu_there_are_no_groups_and_no_collateral() {
+    let (_dir, root) = hosts::no_iommu().write_temp().unwrap();
+    let host = Host::scan(&root).unwrap();
+    assert!(!host.iommu.enabled);
+    assert_eq!(host.iommu.kind, None);
+    assert_eq!(host.iommu.interrupt_remapping, None);
+    assert!(host.groups.is_empty());
+    let nic = host.device(addr("00:1f.6")).unwrap();
+    assert!(matches!(host.collateral(nic), Err(Error::NoGroup { .. })));
+    assert_eq!(role_names(&host, "00:1f.6"), [HostRole::DefaultRouteNic]);
+}
+
+#[test]
+fn an_untraceable_root_filesystem_marks_every_storage_controller() {
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    fs::write(
+        root.proc_mounts(),
+        "rpool/ROOT/pve-1 / zfs rw,relatime,xattr,noacl 0 0\n",
+    )
+    .unwrap();
+    let host = Host::scan(&root).unwrap();
+    let disk = &host.roles_of(addr("00:17.0"))[0];
+    assert_eq!(disk.role, HostRole::RootDiskController);
+    assert!(
+        disk.detail.contains("could not be traced"),
+        "{}",
+        disk.detail
+    );
+}
