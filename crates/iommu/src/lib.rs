@@ -26,11 +26,15 @@
 
 mod groups;
 mod roles;
+mod safety;
 mod state;
+mod usb;
 
 pub use groups::{Blocker, CollateralDevice, IommuGroup, collateral, read_groups, viability};
 pub use roles::{HostRole, Role, Roles, find_roles};
+pub use safety::{Assessment, Harm, assess};
 pub use state::{IommuKind, IommuState, cmdline_value, read_state};
+pub use usb::{UsbBrief, usb_devices_below};
 
 use vfiokit_pci::{PciAddress, PciDevice, PciScan};
 use vfiokit_sysfs::{Error as SysError, SysRoot};
@@ -41,6 +45,12 @@ pub enum Error {
     /// The host could not be read at all (no `/sys/bus/pci/devices` under the root).
     #[error("not a Linux host root: {0}")]
     NotAHost(#[source] SysError),
+    /// No PCI function at that address.
+    #[error("no PCI device {address} on this host (see `vfiokit inspect`)")]
+    UnknownDevice {
+        /// The address asked for.
+        address: PciAddress,
+    },
     /// The device has no IOMMU group: the IOMMU is off, or it does not translate this device.
     #[error(
         "{address} has no IOMMU group: turn the IOMMU on (VT-d or AMD-Vi in the firmware setup, intel_iommu=on for Intel) and reboot"

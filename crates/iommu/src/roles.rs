@@ -39,6 +39,18 @@ impl HostRole {
         !matches!(self, HostRole::BootVga)
     }
 
+    /// What the host loses with a function of this role.
+    pub fn loss(self) -> &'static str {
+        match self {
+            HostRole::DefaultRouteNic => "its network connection (and any remote session to it)",
+            HostRole::RootDiskController => "its root filesystem: the host stops working",
+            HostRole::UsbControllerWithInput => "its keyboard and other USB input",
+            HostRole::OnlyUsbController => "every USB device",
+            HostRole::BootVga => "its local console",
+            HostRole::PlatformDevice => "a chipset function its firmware and kernel rely on",
+        }
+    }
+
     /// The name used in JSON and messages (`default-route-nic`).
     pub fn name(self) -> &'static str {
         match self {

@@ -247,3 +247,58 @@ fn an_untraceable_root_filesystem_marks_every_storage_controller() {
         disk.detail
     );
 }
+
+#[test]
+fn assessing_the_seed_requests() {
+    use vfiokit_iommu::assess;
+    let host = recorded("elitedesk-800-g4/fresh");
+    // The iGPU and the WiFi: alone in their groups, nothing critical leaves.
+    let ok = assess(&host, &[addr("00:02.0"), addr("00:14.3")], &[]).unwrap();
+    assert!(ok.harms.is_empty(), "{:?}", ok.harms);
+    assert_eq!(ok.members, [addr("00:02.0"), addr("00:14.3")]);
+    // The audio function drags the network, SMBus, SPI flash and LPC bridge along.
+    let audio = assess(&host, &[addr("00:1f.3")], &[]).unwrap();
+    let harmed: Vec<String> = audio.harms.iter().map(|h| h.address.to_string()).collect();
+    assert_eq!(
+        harmed,
+        [
+            "0000:00:1f.0",
+            "0000:00:1f.4",
+            "0000:00:1f.5",
+            "0000:00:1f.6"
+        ]
+    );
+    assert_eq!(audio.members.len(), 5);
+    // Accepting some losses explicitly leaves the others refused.
+    let partly = assess(
+        &host,
+        &[addr("00:1f.3")],
+        &[addr("00:1f.0"), addr("00:1f.4"), addr("00:1f.5")],
+    )
+    .unwrap();
+    assert_eq!(partly.harms.len(), 1);
+    assert_eq!(partly.harms[0].address, addr("00:1f.6"));
+    // The USB controller is itself critical.
+    let usb = assess(&host, &[addr("00:14.0")], &[]).unwrap();
+    assert_eq!(usb.harms[0].address, addr("00:14.0"));
+    // Unknown devices are errors.
+    assert!(matches!(
+        assess(&host, &[addr("00:03.0")], &[]),
+        Err(Error::UnknownDevice { .. })
+    ));
+    let usb_devices = vfiokit_iommu::usb_devices_below(
+        &SysRoot::new(vfiokit_fakesys::testdata_dir().join("elitedesk-800-g4/fresh")).unwrap(),
+        host.device(addr("00:14.0")).unwrap(),
+    );
+    let ids: Vec<(&str, &str)> = usb_devices
+        .iter()
+        .map(|u| (u.id.as_str(), u.kind()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            ("062a:4101", "input device"),
+            ("8087:0aaa", "Bluetooth adapter")
+        ]
+    );
+}

@@ -28,7 +28,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
 
@@ -171,6 +171,11 @@ impl SysRoot {
         self.path("proc/net/ipv6_route")
     }
 
+    /// `/proc/cpuinfo`: the processors, with their `vendor_id` (`GenuineIntel`, `AuthenticAMD`).
+    pub fn proc_cpuinfo(&self) -> PathBuf {
+        self.path("proc/cpuinfo")
+    }
+
     /// `/proc/sys/kernel/osrelease`: the running kernel's release, e.g. `6.8.12-11-pve`.
     pub fn proc_osrelease(&self) -> PathBuf {
         self.path("proc/sys/kernel/osrelease")
@@ -189,6 +194,39 @@ impl SysRoot {
     /// `/usr/share/<rel>`: shared data (`kvm/` holds ROM files for Proxmox).
     pub fn usr_share(&self, rel: impl AsRef<Path>) -> PathBuf {
         self.path("usr/share").join(rel)
+    }
+
+    /// `/var/lib/<rel>`: state kept by programs (vfiokit's journal lives in `var/lib/vfiokit`).
+    pub fn var_lib(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path("var/lib").join(rel)
+    }
+
+    /// The whole content of a file, or `None` when it does not exist.
+    pub fn read_bytes_opt(&self, path: &Path) -> Result<Option<Vec<u8>>> {
+        match fs::read(path) {
+            Ok(b) => Ok(Some(b)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(Error::Io {
+                path: path.to_path_buf(),
+                err,
+            }),
+        }
+    }
+
+    /// Removes a regular file; a file that is already gone is fine.
+    pub fn remove_file(&self, path: &Path) -> Result<()> {
+        match fs::remove_file(path) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => Err(Error::Io {
+                path: path.to_path_buf(),
+                err,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates a directory and its parents (`mkdir -p`).
+    pub fn create_dir_all(&self, dir: &Path) -> Result<()> {
+        fs::create_dir_all(dir).map_err(io_err(dir))
     }
 
     /// The whole content of a file.
@@ -339,6 +377,16 @@ impl SysRoot {
     /// Readers see the old content or the new, never a mix; a crash leaves at most a stray
     /// `.<name>.vfiokit-tmp` file beside it.
     pub fn replace_file(&self, path: &Path, contents: &[u8]) -> Result<()> {
+        self.replace_file_inner(path, contents, None)
+    }
+
+    /// Like [`SysRoot::replace_file`], but the file gets `mode` whether it existed or not, from
+    /// the moment it is created (for files only root may read, such as a journal of old contents).
+    pub fn replace_file_private(&self, path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+        self.replace_file_inner(path, contents, Some(mode))
+    }
+
+    fn replace_file_inner(&self, path: &Path, contents: &[u8], mode: Option<u32>) -> Result<()> {
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -358,13 +406,14 @@ impl SysRoot {
         };
         let tmp = dir.join(format!(".{}.vfiokit-tmp", name.to_string_lossy()));
         let result = (|| {
+            let mode = mode.unwrap_or_else(|| old.as_ref().map_or(0o644, |m| m.mode() & 0o7777));
             let mut file = fs::OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(true)
+                .mode(mode & 0o600)
                 .open(&tmp)
                 .map_err(io_err(&tmp))?;
-            let mode = old.as_ref().map_or(0o644, |m| m.mode() & 0o7777);
             file.set_permissions(fs::Permissions::from_mode(mode))
                 .map_err(io_err(&tmp))?;
             if let Some(m) = &old {
@@ -528,6 +577,10 @@ mod tests {
         assert_eq!(fs::read_to_string(&p).unwrap(), "new\n");
         assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
         assert_eq!(root.list(dir.path()).unwrap(), vec!["grub".to_string()]);
+
+        let journal = dir.path().join("journal.json");
+        root.replace_file_private(&journal, b"{}", 0o600).unwrap();
+        assert_eq!(fs::metadata(&journal).unwrap().mode() & 0o7777, 0o600);
 
         let fresh = dir.path().join("new.conf");
         root.replace_file(&fresh, b"x").unwrap();

@@ -1,0 +1,77 @@
+//! The safety rule: a device may leave the host only if nothing the host needs leaves with it.
+
+use vfiokit_pci::PciAddress;
+
+use crate::{Error, Host, Role};
+
+/// A host-critical function that would leave the host, and why it matters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Harm {
+    /// The requested device that drags it along (itself when the request is critical).
+    pub requested: PciAddress,
+    /// The function the host would lose.
+    pub address: PciAddress,
+    /// Its critical roles.
+    pub roles: Vec<Role>,
+}
+
+/// What assigning a set of devices means for the host.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Assessment {
+    /// Every function that must be bound to vfio-pci: the requested devices and the non-bridge
+    /// members of their groups, sorted.
+    pub members: Vec<PciAddress>,
+    /// Bridges in those groups: they stay on pcieport and are not given to a VM.
+    pub bridges: Vec<PciAddress>,
+    /// Critical functions that would leave the host and were not accepted: the plan must be refused.
+    pub harms: Vec<Harm>,
+}
+
+/// Checks assigning `requested` to VMs. `accepted` lists functions whose loss the user accepted
+/// explicitly (`--force-collateral`); nothing else silences a harm.
+pub fn assess(
+    host: &Host,
+    requested: &[PciAddress],
+    accepted: &[PciAddress],
+) -> Result<Assessment, Error> {
+    let mut out = Assessment::default();
+    for &addr in requested {
+        let device = host
+            .device(addr)
+            .ok_or(Error::UnknownDevice { address: addr })?;
+        let collateral = host.collateral(device)?;
+        let mut check = |address: PciAddress| {
+            let roles: Vec<Role> = host
+                .roles_of(address)
+                .iter()
+                .filter(|r| r.role.is_critical())
+                .cloned()
+                .collect();
+            if !roles.is_empty()
+                && !accepted.contains(&address)
+                && !out.harms.iter().any(|h| h.address == address)
+            {
+                out.harms.push(Harm {
+                    requested: addr,
+                    address,
+                    roles,
+                });
+            }
+        };
+        check(addr);
+        out.members.push(addr);
+        for c in collateral {
+            if c.bridge {
+                out.bridges.push(c.address);
+            } else {
+                check(c.address);
+                out.members.push(c.address);
+            }
+        }
+    }
+    for list in [&mut out.members, &mut out.bridges] {
+        list.sort();
+        list.dedup();
+    }
+    Ok(out)
+}
