@@ -4,8 +4,13 @@
 //! lives in a library crate. Exit codes: 0 done, 1 error (bad input, I/O), 2 usage,
 //! 3 refused by a safety rule or problems found.
 
+mod apply;
 mod inspect;
+mod plan;
+mod setup_cmd;
+mod setup_host;
 mod test_cmd;
+mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +43,23 @@ pub struct Common {
 enum Command {
     /// Show the IOMMU state, the IOMMU groups with their devices, drivers and host roles.
     Inspect,
+    /// Plan (or, with --apply, make) the host changes that give DEVICEs to VMs: kernel command line,
+    /// modules, modprobe.d, initramfs. Refuses (exit 3) when the host would lose something it needs.
+    SetupHost {
+        /// A PCI function to give to a VM (`00:02.0`); repeat for several.
+        #[arg(long = "device", value_name = "ADDR", required = true, num_args = 1..)]
+        devices: Vec<vfiokit_pci::PciAddress>,
+        /// Accept losing this host-critical function along with a device; repeat for each one.
+        #[arg(long = "force-collateral", value_name = "ADDR", num_args = 1..)]
+        force_collateral: Vec<vfiokit_pci::PciAddress>,
+        /// Write the files (and, on the root `/`, run the commands). Without it nothing changes.
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Restore the files the last --apply changed, byte for byte.
+    Undo,
+    /// Audit the host and its VM configs against every rule; exit 3 when something is wrong.
+    Verify,
     /// Run the whole test suite (for developers; installs pciutils first when run as root).
     #[command(hide = true)]
     Test,
@@ -47,6 +69,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect => inspect::run(&cli.common),
+        Command::SetupHost {
+            devices,
+            force_collateral,
+            apply,
+        } => setup_cmd::setup_host(&cli.common, &devices, &force_collateral, apply),
+        Command::Undo => setup_cmd::undo(&cli.common),
+        Command::Verify => verify::run(&cli.common),
         Command::Test => test_cmd::run_tests(),
     };
     match result {

@@ -1,0 +1,339 @@
+//! `setup-host`, `undo` and `verify` end to end, on copies of the recorded hosts.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use vfiokit_fakesys::{copy_recorded, hosts};
+
+fn vfiokit(root: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vfiokit"))
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .output()
+        .expect("run vfiokit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Every regular file and link under `dir`, with its content or target.
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+            if meta.file_type().is_symlink() {
+                out.insert(
+                    rel,
+                    fs::read_link(&p)
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                );
+            } else if meta.is_dir() {
+                out.insert(rel, b"<dir>".to_vec());
+                stack.push(p);
+            } else {
+                out.insert(rel, fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Compares `actual` with the golden file next to this test; `UPDATE_GOLDEN=1` rewrites it
+/// (and [`golden_done`] then fails the test, so CI never passes on a rewrite).
+fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} missing: run with UPDATE_GOLDEN=1", path.display()));
+    assert_eq!(
+        actual,
+        expected,
+        "{} differs (UPDATE_GOLDEN=1 rewrites it)",
+        path.display()
+    );
+}
+
+fn golden_done() {
+    assert!(
+        std::env::var_os("UPDATE_GOLDEN").is_none(),
+        "golden files rewritten; run again without UPDATE_GOLDEN"
+    );
+}
+
+#[test]
+fn plan_apply_again_and_undo_on_the_fresh_elitedesk() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let before = snapshot(dir.path());
+
+    // The dry run shows every diff and command and writes nothing at all.
+    let (code, out, err) = vfiokit(root.root(), &["setup-host", "--device", "00:02.0"]);
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "--- a/etc/default/grub",
+        "+GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"",
+        "--- a/etc/modules",
+        "+vfio_iommu_type1",
+        "+++ b/etc/modprobe.d/vfio.conf",
+        "options vfio-pci ids=8086:3e92",
+        "softdep i915 pre: vfio-pci",
+        "blacklist i915",
+        "update-initramfs -u -k all",
+        "update-grub",
+        "why: intel_iommu=on",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("vfio_virqfd"),
+        "6.8 has no vfio_virqfd:\n{out}"
+    );
+    assert_eq!(snapshot(dir.path()), before, "a dry run changed the root");
+
+    // Apply, then the same command again plans nothing.
+    let (code, out, err) = vfiokit(
+        root.root(),
+        &[
+            "setup-host",
+            "--device",
+            "00:02.0",
+            "--device",
+            "00:14.3",
+            "--apply",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("not run (root is not /): update-initramfs -u -k all"),
+        "{out}"
+    );
+    let etc = dir.path().join("etc");
+    golden(
+        "fresh-igpu-wifi/grub",
+        &fs::read_to_string(etc.join("default/grub")).unwrap(),
+    );
+    golden(
+        "fresh-igpu-wifi/modules",
+        &fs::read_to_string(etc.join("modules")).unwrap(),
+    );
+    golden(
+        "fresh-igpu-wifi/vfio.conf",
+        &fs::read_to_string(etc.join("modprobe.d/vfio.conf")).unwrap(),
+    );
+    golden_done();
+    let (code, out, _) = vfiokit(
+        root.root(),
+        &[
+            "setup-host",
+            "--device",
+            "00:02.0",
+            "--device",
+            "00:14.3",
+            "--apply",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(out.starts_with("nothing to do"), "{out}");
+    let journal = fs::metadata(dir.path().join("var/lib/vfiokit/journal.json")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&journal.permissions()) & 0o777,
+        0o600
+    );
+
+    // Undo restores every file byte for byte; the new vfio.conf is gone again.
+    let (code, out, err) = vfiokit(root.root(), &["undo"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("removed etc/modprobe.d/vfio.conf"), "{out}");
+    let mut after = snapshot(dir.path());
+    after.retain(|p, _| !p.starts_with("var"));
+    assert_eq!(after, before);
+    let (code, _, err) = vfiokit(root.root(), &["undo"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("already undone"), "{err}");
+}
+
+#[test]
+fn the_audio_function_is_refused_for_the_network_it_takes() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let before = snapshot(dir.path());
+    let (code, _, err) = vfiokit(
+        root.root(),
+        &["setup-host", "--device", "00:1f.3", "--apply"],
+    );
+    assert_eq!(code, 3, "{err}");
+    for needle in [
+        "0000:00:1f.6",
+        "eno1",
+        "vmbr0",
+        "default-route-nic",
+        "8087:0aaa",
+        "--force-collateral",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert_eq!(snapshot(dir.path()), before);
+    // Accepting only some of the losses is not enough.
+    let (code, _, err) = vfiokit(
+        root.root(),
+        &[
+            "setup-host",
+            "--device",
+            "00:1f.3",
+            "--force-collateral",
+            "00:1f.0",
+            "--force-collateral",
+            "00:1f.4",
+        ],
+    );
+    assert_eq!(code, 3);
+    assert!(
+        err.contains("0000:00:1f.6") && !err.contains("0000:00:1f.4 ("),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_only_usb_controller_is_refused_naming_keyboard_and_bluetooth() {
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let (code, _, err) = vfiokit(root.root(), &["setup-host", "--device", "00:14.0"]);
+    assert_eq!(code, 3, "{err}");
+    for needle in [
+        "only-usb-controller",
+        "062a:4101",
+        "8087:0aaa",
+        "Bluetooth adapter",
+        "input device",
+        "by id",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn unknown_devices_and_bad_addresses_are_errors() {
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let (code, _, err) = vfiokit(root.root(), &["setup-host", "--device", "00:03.0"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no PCI device 0000:00:03.0"), "{err}");
+    let (code, _, err) = vfiokit(root.root(), &["setup-host", "--device", "00:20.0"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn identical_gpus_are_bound_by_address_not_by_id() {
+    let mut host = hosts::twin_gpus();
+    host.file(
+        "etc/default/grub",
+        "GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT='quiet'\nGRUB_CMDLINE_LINUX=\"\"\n",
+    )
+    .file("etc/modules", "");
+    let (_dir, root) = host.write_temp().unwrap();
+    let (code, out, err) = vfiokit(
+        root.root(),
+        &["setup-host", "--device", "01:00.0", "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let conf = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "etc/modprobe.d/vfio.conf")
+        .unwrap();
+    let diff = conf["diff"].as_str().unwrap();
+    assert!(
+        !diff.contains("ids="),
+        "an identical GPU stays with the host, so no ids=:\n{diff}"
+    );
+    assert!(
+        diff.contains("/sys/bus/pci/devices/0000:01:00.0/driver_override"),
+        "{diff}"
+    );
+    assert!(!diff.contains("0000:02:00.0"), "{diff}");
+    assert!(
+        !diff.contains("blacklist snd_hda_intel"),
+        "the other GPU's audio needs it:\n{diff}"
+    );
+    // Single quotes in GRUB are kept.
+    let grub = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "etc/default/grub")
+        .unwrap();
+    assert!(
+        grub["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+GRUB_CMDLINE_LINUX_DEFAULT='quiet intel_iommu=on iommu=pt'"),
+        "{grub}"
+    );
+}
+
+#[test]
+fn verify_reports_the_seeds_own_flaws() {
+    let root = vfiokit_fakesys::testdata_dir().join("elitedesk-800-g4/configured");
+    let (code, out, err) = vfiokit(&root, &["verify", "--json"]);
+    assert_eq!(code, 3, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let checks: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    for c in [
+        "vfio-virqfd",
+        "allow-unsafe-interrupts",
+        "pending-reboot",
+        "acs-override-ineffective",
+        "vfio-ids-unpassable",
+        "romfile-missing",
+    ] {
+        assert!(checks.contains(&c), "no {c} in {checks:?}");
+    }
+    let text = out.to_string();
+    assert!(
+        text.contains("8086:a348") && text.contains("0000:00:1f.6"),
+        "{text}"
+    );
+    // A freshly set-up host has nothing left to fix but the reboot.
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let (code, _, err) = vfiokit(
+        root.root(),
+        &["setup-host", "--device", "00:02.0", "--apply"],
+    );
+    assert_eq!(code, 0, "{err}");
+    fs::write(dir.path().join("proc/cmdline"), "BOOT_IMAGE=/boot/vmlinuz-6.8.12-11-pve root=/dev/mapper/pve-root ro quiet intel_iommu=on iommu=pt\n").unwrap();
+    let (code, out, _) = vfiokit(root.root(), &["verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("ok"), "{out}");
+    // Until the reboot, verify says the new parameters are pending.
+    fs::write(
+        dir.path().join("proc/cmdline"),
+        "BOOT_IMAGE=/boot/vmlinuz-6.8.12-11-pve root=/dev/mapper/pve-root ro quiet\n",
+    )
+    .unwrap();
+    let (code, out, _) = vfiokit(root.root(), &["verify"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("pending-reboot: intel_iommu=on is in"),
+        "{out}"
+    );
+}
