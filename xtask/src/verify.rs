@@ -286,6 +286,26 @@ pub fn findings(root: &SysRoot, host: &Host) -> anyhow::Result<Vec<Finding>> {
                 Err(e) => out.push(finding("vm-device-unsafe", format!("VM {vmid} {key}: {e}"), "turn the IOMMU on")),
                 Ok(_) => {}
             }
+            if let Some(group) = d.iommu_group.and_then(|g| host.group(g)) {
+                let blockers: Vec<String> = host
+                    .blockers(group)
+                    .into_iter()
+                    .filter(|b| b.address != a)
+                    .map(|b| format!("{} {}", b.address, b.reason))
+                    .collect();
+                if !blockers.is_empty() {
+                    out.push(finding(
+                        "vm-group-not-viable",
+                        format!(
+                            "VM {vmid} {key}: the IOMMU group of {a} is not viable: {}",
+                            blockers.join("; ")
+                        ),
+                        format!(
+                            "vfiokit setup-host --device {a} (it plans every member of the group)"
+                        ),
+                    ));
+                }
+            }
             if !d.driver_is_vfio_safe() && d.driver.is_some() {
                 out.push(finding(
                     "vm-device-host-driver",

@@ -337,3 +337,164 @@ fn verify_reports_the_seeds_own_flaws() {
         "{out}"
     );
 }
+
+#[test]
+fn systemd_boot_hosts_get_their_command_line_in_etc_kernel_cmdline() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    fs::create_dir_all(dir.path().join("etc/kernel")).unwrap();
+    fs::write(
+        dir.path().join("etc/kernel/proxmox-boot-uuids"),
+        "1234-ABCD\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("etc/kernel/cmdline"),
+        "root=ZFS=rpool/ROOT/pve-1 boot=zfs\n",
+    )
+    .unwrap();
+    let (code, out, err) = vfiokit(
+        root.root(),
+        &["setup-host", "--device", "00:02.0", "--json"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let paths: Vec<&str> = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"etc/kernel/cmdline") && !paths.contains(&"etc/default/grub"),
+        "{paths:?}"
+    );
+    let cmdline = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "etc/kernel/cmdline")
+        .unwrap();
+    assert!(
+        cmdline["diff"]
+            .as_str()
+            .unwrap()
+            .contains("+root=ZFS=rpool/ROOT/pve-1 boot=zfs intel_iommu=on iommu=pt"),
+        "{cmdline}"
+    );
+    let argv: Vec<String> = v["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c["argv"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    assert_eq!(
+        argv,
+        ["update-initramfs -u -k all", "proxmox-boot-tool refresh"]
+    );
+}
+
+#[test]
+fn unsafe_interrupts_only_without_remapping_and_reported_as_a_risk() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let (_, out, _) = vfiokit(root.root(), &["setup-host", "--device", "00:02.0"]);
+    assert!(!out.contains("allow_unsafe_interrupts"), "{out}");
+    fs::write(
+        dir.path()
+            .join("sys/devices/virtual/iommu/dmar1/intel-iommu/ecap"),
+        "f050d2\n",
+    )
+    .unwrap();
+    let (code, out, err) = vfiokit(root.root(), &["setup-host", "--device", "00:02.0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("+options vfio_iommu_type1 allow_unsafe_interrupts=1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("RISK") && out.contains("note: security risk"),
+        "{out}"
+    );
+}
+
+#[test]
+fn accepted_collateral_and_harmless_members_are_all_planned() {
+    // Accepting every loss of the audio group plans all five functions for vfio-pci.
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let (code, out, err) = vfiokit(
+        root.root(),
+        &[
+            "setup-host",
+            "--device",
+            "00:1f.3",
+            "--force-collateral",
+            "00:1f.0",
+            "00:1f.4",
+            "00:1f.5",
+            "00:1f.6",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["members"].as_array().unwrap().len(), 5);
+    assert!(
+        out.contains("8086:15bb") && out.contains("blacklist e1000e"),
+        "{out}"
+    );
+
+    // A dGPU's group holds its audio function and the root port: both handled, nothing refused.
+    let mut host = hosts::intel_dgpu();
+    host.file("etc/default/grub", "GRUB_CMDLINE_LINUX_DEFAULT=quiet\n")
+        .file("etc/modules", "");
+    let (_dir, root) = host.write_temp().unwrap();
+    let (code, out, err) = vfiokit(root.root(), &["setup-host", "--device", "01:00.0"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("plan for 0000:01:00.0, 0000:01:00.1"), "{out}");
+    assert!(
+        out.contains("0000:00:01.0 is a bridge in the same group"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\""),
+        "{out}"
+    );
+}
+
+#[test]
+fn unparseable_lines_are_kept_and_reported_and_no_iommu_is_an_error() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let modules = dir.path().join("etc/modules");
+    let mut text = fs::read_to_string(&modules).unwrap();
+    text.push_str("loop max_loop=8\n");
+    fs::write(&modules, &text).unwrap();
+    let (code, out, err) = vfiokit(
+        root.root(),
+        &["setup-host", "--device", "00:02.0", "--apply"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("etc/modules:7: systemd-modules-load reads \"loop max_loop=8\""),
+        "{out}"
+    );
+    assert!(
+        fs::read_to_string(&modules)
+            .unwrap()
+            .contains("loop max_loop=8\nvfio\n")
+    );
+
+    let (_dir, root) = hosts::no_iommu().write_temp().unwrap();
+    let (code, _, err) = vfiokit(root.root(), &["setup-host", "--device", "00:02.0"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the IOMMU is off") && err.contains("VT-d"),
+        "{err}"
+    );
+}
