@@ -36,7 +36,7 @@ pub struct Refusal(pub String);
 const VFIO_CONF: &str = "modprobe.d/vfio.conf";
 
 /// `(major, minor)` of a release such as `6.8.12-11-pve`.
-fn kernel_version(release: &str) -> Option<(u32, u32)> {
+pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
     let mut parts = release.trim().split(['.', '-']);
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
@@ -311,52 +311,34 @@ fn plan_cmdline(
             );
         }
     };
-    match BootLoader::detect(root) {
-        BootLoader::SystemdBoot => {
-            let path = root.etc("kernel/cmdline");
-            let old = root.read_text(&path)?;
-            let mut doc = KernelCmdlineFile::parse(&old);
-            doc.edit(&mut edit);
-            problems_to_notes(plan, &path, doc.problems());
-            let new = doc.render();
-            if new != old {
-                plan.edit(
-                    rel(root, &path),
-                    Some(old),
-                    new,
-                    std::mem::take(&mut reasons),
-                );
-                return Ok(Some((
-                    BootLoader::SystemdBoot.apply_command(),
-                    "copy the new command line, kernels and initramfs to every ESP proxmox-boot-tool manages",
-                )));
-            }
-        }
-        BootLoader::Grub => {
-            let path = root.etc("default/grub");
-            let old = root.read_text(&path)?;
-            let mut doc = GrubDefault::parse(&old).with_path(&path);
-            doc.edit_cmdline_linux_default(&mut edit)?;
-            problems_to_notes(plan, &path, doc.problems());
-            let new = doc.render();
-            if new != old {
-                plan.edit(
-                    rel(root, &path),
-                    Some(old),
-                    new,
-                    std::mem::take(&mut reasons),
-                );
-                return Ok(Some((
-                    BootLoader::Grub.apply_command(),
-                    "write the new command line into /boot/grub/grub.cfg",
-                )));
-            }
-        }
-        BootLoader::Unknown { reason } => {
-            bail!("cannot find the boot loader's command line: {reason}")
-        }
+    let loader = BootLoader::detect(root);
+    if let BootLoader::Unknown { reason } = &loader {
+        bail!("cannot find the boot loader's command line: {reason}");
     }
-    Ok(None)
+    let (Some(path), argv) = (loader.cmdline_path(root), loader.apply_command()) else {
+        bail!("cannot find the boot loader's command line");
+    };
+    let old = root.read_text(&path)?;
+    let (new, problems) = if loader == BootLoader::SystemdBoot {
+        let mut doc = KernelCmdlineFile::parse(&old);
+        doc.edit(&mut edit);
+        (doc.render(), doc.problems())
+    } else {
+        let mut doc = GrubDefault::parse(&old).with_path(&path);
+        doc.edit_cmdline_linux_default(&mut edit)?;
+        (doc.render(), doc.problems())
+    };
+    problems_to_notes(plan, &path, problems);
+    if new == old {
+        return Ok(None);
+    }
+    plan.edit(rel(root, &path), Some(old), new, reasons);
+    let why = if loader == BootLoader::SystemdBoot {
+        "copy the new command line, kernels and initramfs to every ESP proxmox-boot-tool manages"
+    } else {
+        "write the new command line into /boot/grub/grub.cfg"
+    };
+    Ok(Some((argv, why)))
 }
 
 /// `/etc/modules`: the VFIO modules, and `vfio_virqfd` only before 6.2 (merged into vfio since).

@@ -203,13 +203,7 @@ pub fn findings(root: &SysRoot, host: &Host) -> anyhow::Result<Vec<Finding>> {
     }
 
     if let Ok(release) = root.read_attr(&root.proc_osrelease()) {
-        let new_kernel = release
-            .trim()
-            .split(['.', '-'])
-            .take(2)
-            .map(|p| p.parse::<u32>().unwrap_or(0))
-            .collect::<Vec<_>>()
-            >= vec![6, 2];
+        let new_kernel = crate::setup_host::kernel_version(&release).is_some_and(|v| v >= (6, 2));
         let path = root.etc("modules");
         if let Some(text) = root.read_attr_opt(&path)?
             && new_kernel
