@@ -302,6 +302,12 @@ pub fn elitedesk_800_g4(state: State) -> Host {
         .file(
             "etc/pve/qemu-server/100.conf",
             pick(VM100_FRESH, VM100_CONFIGURED),
+        )
+        // What `qemu-system-x86_64 --version` printed on the seed host (Proxmox 8.4).
+        .file(
+            "var/lib/vfiokit/capture/qemu-version",
+            "QEMU emulator version 9.2.0 (pve-qemu-kvm_9.2.0-5)\n\
+             Copyright (c) 2003-2024 Fabrice Bellard and the QEMU Project developers\n",
         );
     if configured {
         h.file("etc/modprobe.d/vfio.conf", ELITEDESK_VFIO_CONF);

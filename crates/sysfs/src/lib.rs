@@ -201,6 +201,12 @@ impl SysRoot {
         self.path("var/lib").join(rel)
     }
 
+    /// `/var/lib/vfiokit/capture/qemu-version`: what `qemu-system-x86_64 --version` printed on a
+    /// recorded host (written by `vfiokit capture`; a live host is asked directly).
+    pub fn qemu_version_record(&self) -> PathBuf {
+        self.var_lib("vfiokit/capture/qemu-version")
+    }
+
     /// The whole content of a file, or `None` when it does not exist.
     pub fn read_bytes_opt(&self, path: &Path) -> Result<Option<Vec<u8>>> {
         match fs::read(path) {
