@@ -3,11 +3,9 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use serde::Serialize;
 use vfiokit_iommu::{Host, IommuKind};
 use vfiokit_pci::{ModuleAliases, PciDevice};
-use vfiokit_sysfs::SysRoot;
 
 use crate::Common;
 
@@ -63,8 +61,7 @@ struct DeviceJson<'a> {
 
 /// Runs `inspect`. Exit 0 whenever the host could be read, with or without an IOMMU.
 pub fn run(common: &Common) -> anyhow::Result<ExitCode> {
-    let root = SysRoot::new(&common.root)
-        .with_context(|| format!("cannot use {} as the host root", common.root.display()))?;
+    let root = common.open_root()?;
     let host = Host::scan(&root)?;
     let aliases = vfiokit_pci::load_module_aliases(&root).unwrap_or_else(|e| {
         eprintln!("warning: {e}");

@@ -11,8 +11,9 @@ mod setup_cmd;
 mod setup_host;
 mod test_cmd;
 mod verify;
+mod vm;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -32,11 +33,25 @@ struct Cli {
 pub struct Common {
     /// The host's root directory: `/` for this host, or a recorded host such as
     /// `testdata/elitedesk-800-g4/fresh`.
-    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
-    root: PathBuf,
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+}
+
+impl Common {
+    /// The root to read: `--root`, or `/`.
+    pub fn root_dir(&self) -> &Path {
+        self.root.as_deref().unwrap_or(Path::new("/"))
+    }
+
+    /// Opens the root, with an error that names it.
+    pub fn open_root(&self) -> anyhow::Result<vfiokit_sysfs::SysRoot> {
+        let dir = self.root_dir();
+        vfiokit_sysfs::SysRoot::new(dir)
+            .map_err(|e| anyhow::anyhow!("cannot use {} as the host root: {e}", dir.display()))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,9 +75,60 @@ enum Command {
     Undo,
     /// Audit the host and its VM configs against every rule; exit 3 when something is wrong.
     Verify,
+    /// Plan (or, with --apply, make) the VM config changes that give it the iGPU, devices and USB devices.
+    SetupVm {
+        /// The VM id (`/etc/pve/qemu-server/<vmid>.conf`).
+        #[arg(long)]
+        vmid: u32,
+        /// The Intel iGPU to give in legacy mode (the VM's only display), normally 00:02.0.
+        #[arg(long, value_name = "ADDR")]
+        igd: Option<vfiokit_pci::PciAddress>,
+        /// Further PCI functions to give; repeat or list several.
+        #[arg(long = "device", value_name = "ADDR", num_args = 1..)]
+        devices: Vec<vfiokit_pci::PciAddress>,
+        /// USB devices to redirect by id (VID:PID); repeat or list several.
+        #[arg(long, value_name = "VID:PID", num_args = 1..)]
+        usb: Vec<String>,
+        /// The iGPU's ROM file, under /usr/share/kvm.
+        #[arg(long, value_name = "NAME")]
+        romfile: Option<String>,
+        /// Copy smbios1 and vmgenid from this config (keeps a cloned Windows licensed).
+        #[arg(long, value_name = "FILE")]
+        clone_from: Option<PathBuf>,
+        /// Write the config. Without it nothing changes.
+        #[arg(long)]
+        apply: bool,
+        /// Print the equivalent `qm set` command instead of a diff.
+        #[arg(long, value_name = "FORMAT", value_parser = ["qm"])]
+        print: Option<String>,
+    },
+    /// Proxmox VM config files: lint, re-render, show.
+    #[command(subcommand)]
+    Vm(VmCommand),
     /// Run the whole test suite (for developers; installs pciutils first when run as root).
     #[command(hide = true)]
     Test,
+}
+
+#[derive(Debug, Subcommand)]
+enum VmCommand {
+    /// Check configs with Proxmox's rules and messages; exit 3 on errors. With --root, also
+    /// against that host (ROM files, devices).
+    Lint {
+        /// Config files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print a config re-rendered: byte for byte what Proxmox accepts.
+    Fmt {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// A typed view: machine, firmware, devices, USB, the legacy-IGD verdict.
+    Show {
+        /// The config file.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -76,6 +142,33 @@ fn main() -> ExitCode {
         } => setup_cmd::setup_host(&cli.common, &devices, &force_collateral, apply),
         Command::Undo => setup_cmd::undo(&cli.common),
         Command::Verify => verify::run(&cli.common),
+        Command::SetupVm {
+            vmid,
+            igd,
+            devices,
+            usb,
+            romfile,
+            clone_from,
+            apply,
+            print,
+        } => vm::setup_vm(
+            &cli.common,
+            &vm::VmRequest {
+                vmid,
+                igd,
+                devices,
+                usb,
+                romfile,
+                clone_from,
+            },
+            apply,
+            print.is_some(),
+        ),
+        Command::Vm(VmCommand::Lint { files }) => {
+            vm::lint_files(&cli.common, &files, cli.common.root.is_some())
+        }
+        Command::Vm(VmCommand::Fmt { file }) => vm::fmt_file(&file),
+        Command::Vm(VmCommand::Show { file }) => vm::show_file(&cli.common, &file),
         Command::Test => test_cmd::run_tests(),
     };
     match result {

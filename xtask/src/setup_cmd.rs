@@ -2,23 +2,16 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use serde_json::json;
 use vfiokit_iommu::Host;
 use vfiokit_pci::PciAddress;
-use vfiokit_sysfs::SysRoot;
 
 use crate::Common;
 use crate::apply::{self, SystemRunner};
 use crate::plan::{Plan, diff};
 use crate::setup_host::{self, Request};
 
-fn open(common: &Common) -> anyhow::Result<SysRoot> {
-    SysRoot::new(&common.root)
-        .with_context(|| format!("cannot use {} as the host root", common.root.display()))
-}
-
-fn plan_json(plan: &Plan) -> serde_json::Value {
+pub fn plan_json(plan: &Plan) -> serde_json::Value {
     json!({
         "files": plan.files.iter().map(|f| json!({
             "path": f.path,
@@ -38,7 +31,7 @@ pub fn setup_host(
     force: &[PciAddress],
     do_apply: bool,
 ) -> anyhow::Result<ExitCode> {
-    let root = open(common)?;
+    let root = common.open_root()?;
     let host = Host::scan(&root)?;
     let request = Request {
         devices: devices.to_vec(),
@@ -130,7 +123,7 @@ pub fn setup_host(
 
 /// `undo`: restores the files of the last apply.
 pub fn undo(common: &Common) -> anyhow::Result<ExitCode> {
-    let root = open(common)?;
+    let root = common.open_root()?;
     let journal = apply::undo(&root, &root, &SystemRunner)?;
     if common.json {
         println!(

@@ -3,7 +3,6 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use serde::Serialize;
 use vfiokit_iommu::{Host, assess};
 use vfiokit_kcmdline::{
@@ -11,6 +10,7 @@ use vfiokit_kcmdline::{
 };
 use vfiokit_pci::{PciAddress, PciDevice};
 use vfiokit_sysfs::SysRoot;
+use vfiokit_vmconf::{HostPci, VmConfig};
 
 use crate::Common;
 
@@ -65,55 +65,28 @@ fn configured_cmdline(root: &SysRoot) -> anyhow::Result<Option<(String, Cmdline)
     })
 }
 
-/// Devices named by `hostpciN:` lines of the VM configs, with the VM and key.
-fn vm_devices(root: &SysRoot, host: &Host) -> Vec<(String, String, Vec<PciAddress>)> {
-    let mut out = Vec::new();
+/// Every VM config under `/etc/pve/qemu-server`, with its id.
+fn vm_configs(root: &SysRoot) -> Vec<(String, VmConfig)> {
     let dir = root.etc("pve/qemu-server");
-    for name in root.list_opt(&dir).unwrap_or_default() {
-        let Some(vmid) = name.strip_suffix(".conf") else {
-            continue;
-        };
-        let Ok(text) = root.read_text(&dir.join(&name)) else {
-            continue;
-        };
-        for line in text.lines() {
-            if line.starts_with('[') {
-                break; // snapshots and pending changes are not what runs
-            }
-            let Some((key, value)) = line.split_once(':') else {
-                continue;
-            };
-            if !key.starts_with("hostpci") {
-                continue;
-            }
-            let value = value.trim();
-            let host_field = value
-                .split(',')
-                .find_map(|f| f.strip_prefix("host="))
-                .or_else(|| value.split(',').next().filter(|f| !f.contains('=')));
-            let Some(host_field) = host_field else {
-                continue;
-            };
-            let mut addrs = Vec::new();
-            for alt in host_field.split(';') {
-                let full = if alt.matches(':').count() == 1 {
-                    format!("0000:{alt}")
-                } else {
-                    alt.to_string()
-                };
-                if let Ok(a) = full.parse::<PciAddress>() {
-                    addrs.push(a);
-                } else {
-                    // No function: every function of the slot, as Proxmox does.
-                    addrs.extend(host.pci.devices.iter().map(|d| d.address).filter(|a| {
-                        format!("{:04x}:{:02x}:{:02x}", a.domain, a.bus, a.device) == full
-                    }));
-                }
-            }
-            out.push((vmid.to_string(), key.to_string(), addrs));
-        }
-    }
-    out
+    root.list_opt(&dir)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|name| {
+            let vmid = name.strip_suffix(".conf")?.to_string();
+            let text = root.read_text(&dir.join(&name)).ok()?;
+            Some((vmid, VmConfig::parse(&text)))
+        })
+        .collect()
+}
+
+/// The `hostpciN` keys of a config with their parsed values.
+fn hostpcis(config: &VmConfig) -> Vec<(String, HostPci)> {
+    config
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("hostpci"))
+        .filter_map(|k| Some((k.to_string(), HostPci::parse(config.get(k)?).ok()?)))
+        .collect()
 }
 
 /// Runs every check.
@@ -261,17 +234,54 @@ pub fn findings(root: &SysRoot, host: &Host) -> anyhow::Result<Vec<Finding>> {
         }
     }
 
-    for (vmid, key, addrs) in vm_devices(root, host) {
-        if addrs.is_empty() {
-            out.push(finding(
-                "vm-device-missing",
-                format!("VM {vmid} {key}: no such PCI device on this host"),
-                "fix the address in the VM config",
-            ));
+    for (vmid, config) in vm_configs(root) {
+        for (key, h) in hostpcis(&config) {
+            if let Some(rom) = &h.romfile {
+                let path = crate::vm::romfile_path(root, rom);
+                if !path.exists() {
+                    out.push(finding(
+                        "romfile-missing",
+                        format!("VM {vmid} {key}: romfile {rom} does not exist ({})", path.display()),
+                        "put the ROM in /usr/share/kvm (vfiokit vbios extract builds one from the vendor firmware)",
+                    ));
+                }
+            }
+            // A host id without a function names every function of the slot, as Proxmox reads it.
+            let addrs: Vec<PciAddress> = host
+                .pci
+                .devices
+                .iter()
+                .map(|d| d.address)
+                .filter(|a| {
+                    h.host
+                        .iter()
+                        .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
+                })
+                .collect();
+            check_vm_device(host, &vmid, &key, &addrs, &mut out);
         }
-        for a in addrs {
-            let Some(d) = host.device(a) else { continue };
-            match assess(host, &[a], &[]) {
+    }
+    Ok(out)
+}
+
+/// A VM's hostpci devices: present, safe to give, their group viable, bound to vfio-pci.
+fn check_vm_device(
+    host: &Host,
+    vmid: &str,
+    key: &str,
+    addrs: &[PciAddress],
+    out: &mut Vec<Finding>,
+) {
+    if addrs.is_empty() {
+        out.push(finding(
+            "vm-device-missing",
+            format!("VM {vmid} {key}: no such PCI device on this host"),
+            "fix the address in the VM config",
+        ));
+    }
+    for &a in addrs {
+        let Some(d) = host.device(a) else { continue };
+        match assess(host, &[a], &[]) {
                 Ok(asm) if !asm.harms.is_empty() => out.push(finding(
                     "vm-device-unsafe",
                     format!("VM {vmid} {key}: giving {a} to the VM takes host-critical functions with it ({})", asm.harms.iter().map(|h| h.address.to_string()).collect::<Vec<_>>().join(", ")),
@@ -280,67 +290,40 @@ pub fn findings(root: &SysRoot, host: &Host) -> anyhow::Result<Vec<Finding>> {
                 Err(e) => out.push(finding("vm-device-unsafe", format!("VM {vmid} {key}: {e}"), "turn the IOMMU on")),
                 Ok(_) => {}
             }
-            if let Some(group) = d.iommu_group.and_then(|g| host.group(g)) {
-                let blockers: Vec<String> = host
-                    .blockers(group)
-                    .into_iter()
-                    .filter(|b| b.address != a)
-                    .map(|b| format!("{} {}", b.address, b.reason))
-                    .collect();
-                if !blockers.is_empty() {
-                    out.push(finding(
-                        "vm-group-not-viable",
-                        format!(
-                            "VM {vmid} {key}: the IOMMU group of {a} is not viable: {}",
-                            blockers.join("; ")
-                        ),
-                        format!(
-                            "vfiokit setup-host --device {a} (it plans every member of the group)"
-                        ),
-                    ));
-                }
-            }
-            if !d.driver_is_vfio_safe() && d.driver.is_some() {
+        if let Some(group) = d.iommu_group.and_then(|g| host.group(g)) {
+            let blockers: Vec<String> = host
+                .blockers(group)
+                .into_iter()
+                .filter(|b| b.address != a)
+                .map(|b| format!("{} {}", b.address, b.reason))
+                .collect();
+            if !blockers.is_empty() {
                 out.push(finding(
-                    "vm-device-host-driver",
+                    "vm-group-not-viable",
                     format!(
-                        "VM {vmid} {key}: {a} is bound to {}, not vfio-pci",
-                        d.driver.as_deref().unwrap_or_default()
+                        "VM {vmid} {key}: the IOMMU group of {a} is not viable: {}",
+                        blockers.join("; ")
                     ),
-                    format!("vfiokit setup-host --device {a}"),
+                    format!("vfiokit setup-host --device {a} (it plans every member of the group)"),
                 ));
             }
         }
-        let conf = root.etc("pve/qemu-server").join(format!("{vmid}.conf"));
-        if let Ok(text) = root.read_text(&conf) {
-            for rom in text
-                .lines()
-                .filter(|l| l.starts_with("hostpci"))
-                .flat_map(|l| l.split(','))
-                .filter_map(|f| f.strip_prefix("romfile="))
-            {
-                let path = if rom.starts_with('/') {
-                    root.path(rom)
-                } else {
-                    root.usr_share("kvm").join(rom)
-                };
-                if !path.exists() {
-                    out.push(finding(
-                        "romfile-missing",
-                        format!("VM {vmid}: romfile {rom} does not exist ({})", path.display()),
-                        "put the ROM in /usr/share/kvm (vfiokit vbios extract builds one from the vendor firmware)",
-                    ));
-                }
-            }
+        if !d.driver_is_vfio_safe() && d.driver.is_some() {
+            out.push(finding(
+                "vm-device-host-driver",
+                format!(
+                    "VM {vmid} {key}: {a} is bound to {}, not vfio-pci",
+                    d.driver.as_deref().unwrap_or_default()
+                ),
+                format!("vfiokit setup-host --device {a}"),
+            ));
         }
     }
-    Ok(out)
 }
 
 /// `verify [--json]`: exit 0 when nothing is wrong, 3 otherwise.
 pub fn run(common: &Common) -> anyhow::Result<ExitCode> {
-    let root = SysRoot::new(&common.root)
-        .with_context(|| format!("cannot use {} as the host root", common.root.display()))?;
+    let root = common.open_root()?;
     let host = Host::scan(&root)?;
     let found = findings(&root, &host)?;
     if common.json {

@@ -1,0 +1,732 @@
+//! `setup-vm` and `vm lint|fmt|show`: Proxmox VM configs, planned and checked.
+//!
+//! `setup-vm` edits `/etc/pve/qemu-server/<vmid>.conf` through the same plan, journal and undo
+//! as `setup-host`: every other byte of the config stays as it was.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use vfiokit_iommu::{Host, assess};
+use vfiokit_pci::{ClassCode, PciAddress};
+use vfiokit_sysfs::SysRoot;
+use vfiokit_vmconf::{
+    Diagnostic, HostFunction, HostPci, LintOptions, Machine, MachineKind, PropertyString, Severity,
+    UsbEntry, UsbHost, VmConfig, legacy_igd_verdict, lint, lint_with_host, split_args,
+};
+
+use crate::Common;
+use crate::apply::{self, SystemRunner};
+use crate::plan::Plan;
+use crate::setup_host::Refusal;
+
+/// What `setup-vm` was asked for.
+pub struct VmRequest {
+    /// The VM.
+    pub vmid: u32,
+    /// The integrated GPU to give in legacy mode.
+    pub igd: Option<PciAddress>,
+    /// Further PCI devices.
+    pub devices: Vec<PciAddress>,
+    /// USB devices to redirect by id (`062a:4101`).
+    pub usb: Vec<String>,
+    /// The ROM file (under /usr/share/kvm) for the iGPU.
+    pub romfile: Option<String>,
+    /// A config to copy `smbios1` and `vmgenid` from.
+    pub clone_from: Option<PathBuf>,
+}
+
+/// Where the VM's config is: `/etc/pve/qemu-server/<vmid>.conf`, else the first
+/// `/etc/pve/nodes/<node>/qemu-server/<vmid>.conf`.
+fn config_path(root: &SysRoot, vmid: u32) -> anyhow::Result<PathBuf> {
+    let name = format!("{vmid}.conf");
+    let local = root.etc("pve/qemu-server").join(&name);
+    if local.exists() {
+        return Ok(local);
+    }
+    let nodes = root.etc("pve/nodes");
+    for node in root.list_opt(&nodes)? {
+        let p = nodes.join(node).join("qemu-server").join(&name);
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    bail!(
+        "VM {vmid} has no config: looked for {} and {}/*/qemu-server/{name}",
+        local.display(),
+        nodes.display()
+    )
+}
+
+fn read_utf8(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// The QEMU version: from the host (a live `qemu-system-x86_64 --version` on `/`, or the recorded
+/// output), else from the config's machine line. Returns the version and where it came from.
+fn qemu_version(root: &SysRoot, config: &VmConfig) -> Option<((u32, u32), String)> {
+    let parse = |text: &str| -> Option<(u32, u32)> {
+        let rest = text.split("version").nth(1)?.split_whitespace().next()?;
+        let mut p = rest.split('.');
+        Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
+    };
+    if root.is_host()
+        && let Ok(out) = std::process::Command::new("qemu-system-x86_64")
+            .arg("--version")
+            .output()
+        && let Some(v) = parse(&String::from_utf8_lossy(&out.stdout))
+    {
+        return Some((v, "qemu-system-x86_64 --version on this host".into()));
+    }
+    let record = root.qemu_version_record();
+    if let Ok(Some(text)) = root.read_attr_opt(&record)
+        && let Some(v) = parse(&text)
+    {
+        return Some((v, format!("the recorded {}", record.display())));
+    }
+    let machine = Machine::parse(config.get("machine")?).ok()?;
+    machine
+        .version
+        .map(|v| (v, format!("the VM's machine line ({})", machine.raw_type)))
+}
+
+/// The `hostpciN` keys and their parsed values.
+fn hostpcis(config: &VmConfig) -> Vec<(String, HostPci)> {
+    config
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("hostpci"))
+        .filter_map(|k| Some((k.to_string(), HostPci::parse(config.get(k)?).ok()?)))
+        .collect()
+}
+
+/// The hostpci key that already gives `addr` (exactly, or as a function-less whole slot).
+fn hostpci_for(config: &VmConfig, addr: PciAddress) -> Option<String> {
+    hostpcis(config).into_iter().find_map(|(k, h)| {
+        h.host
+            .iter()
+            .any(|id| id.matches(addr.domain, addr.bus, addr.device, addr.function))
+            .then_some(k)
+    })
+}
+
+fn free_key(config: &VmConfig, family: &str, max: u32) -> anyhow::Result<String> {
+    config
+        .next_free(family, max)
+        .map(|n| format!("{family}{n}"))
+        .ok_or_else(|| anyhow::anyhow!("no free {family}N left (0..={max} are all used)"))
+}
+
+/// Merges `-set device.<key>.<prop>=<value>` pairs into an `args` line, keeping what is there.
+fn merge_args(args: Option<&str>, sets: &[(String, String)]) -> anyhow::Result<String> {
+    let existing = match args {
+        Some(a) => split_args(a).map_err(|e| anyhow::anyhow!("args: {e}"))?,
+        None => Vec::new(),
+    };
+    let mut out = args.map(str::trim).unwrap_or("").to_string();
+    for (prop, value) in sets {
+        let prefix = format!("{prop}=");
+        let present = existing
+            .windows(2)
+            .any(|w| w[0] == "-set" && w[1].starts_with(&prefix));
+        if !present {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&format!("-set {prop}={value}"));
+        }
+    }
+    Ok(out)
+}
+
+/// The plan for a VM config, and the same change as `qm set` arguments.
+pub struct VmPlan {
+    /// The config edit.
+    pub plan: Plan,
+    /// `(key, value)` pairs for `qm set`, in order.
+    pub qm: Vec<(String, String)>,
+}
+
+/// Builds the new config text and the plan, or a refusal message (exit 3).
+pub fn plan_vm(
+    root: &SysRoot,
+    host: &Host,
+    req: &VmRequest,
+) -> anyhow::Result<Result<VmPlan, Refusal>> {
+    let path = config_path(root, req.vmid)?;
+    let old = read_utf8(&path)?;
+    let mut config = VmConfig::parse(&old);
+    let mut reasons = Vec::new();
+    let mut notes = Vec::new();
+    // (key, value) pairs for `qm set`, in order.
+    let mut qm: Vec<(String, String)> = Vec::new();
+    let mut set =
+        |config: &mut VmConfig, key: &str, value: &str, why: String, reasons: &mut Vec<String>| {
+            if config.set(key, value) {
+                reasons.push(format!("{key}: {why}"));
+                qm.push((key.to_string(), value.to_string()));
+            }
+        };
+
+    if let Some(igd) = req.igd {
+        let d = host
+            .device(igd)
+            .ok_or_else(|| anyhow::anyhow!("no PCI device {igd} on this host"))?;
+        if d.vendor.0 != 0x8086 || d.class.base_sub() != ClassCode::VGA {
+            bail!(
+                "{igd} is not an Intel VGA device ({}:{}, class {}): --igd is for Intel integrated graphics",
+                d.vendor,
+                d.device,
+                d.class
+            );
+        }
+        if (igd.bus, igd.device, igd.function) != (0, 2, 0) {
+            bail!("legacy IGD assignment only works for devices on host bus 00:02.0 (got {igd})");
+        }
+    }
+    for &addr in &req.devices {
+        if host.device(addr).is_none() {
+            bail!("no PCI device {addr} on this host (see `vfiokit inspect`)");
+        }
+    }
+
+    // Safety first: the same assessment as setup-host.
+    let mut pci: Vec<PciAddress> = req.igd.iter().copied().collect();
+    pci.extend(&req.devices);
+    if !pci.is_empty() {
+        if host.groups.is_empty() {
+            bail!(
+                "the IOMMU is off on this host: no device can be given to a VM (see `vfiokit setup-host`)"
+            );
+        }
+        let a = assess(host, &pci, &[])?;
+        if !a.harms.is_empty() {
+            let mut msg = String::from(
+                "refused: giving these devices to the VM takes functions the host needs:\n",
+            );
+            for h in &a.harms {
+                for r in &h.roles {
+                    msg.push_str(&format!(
+                        "  {} ({}): {}; the host would lose {}\n",
+                        h.address,
+                        r.role,
+                        r.detail,
+                        r.role.loss()
+                    ));
+                }
+            }
+            msg.push_str(
+                "run `vfiokit setup-host --device ADDR` for the details and the alternatives\n",
+            );
+            return Ok(Err(Refusal(msg)));
+        }
+        for &addr in &pci {
+            if let Some(d) = host.device(addr)
+                && !d.driver_is_vfio_safe()
+                && let Some(drv) = &d.driver
+            {
+                notes.push(format!(
+                    "warning: {addr} is still bound to {drv}; `vfiokit setup-host --device {addr}` and a reboot hand it to vfio-pci"
+                ));
+            }
+        }
+    }
+
+    if let Some(igd) = req.igd {
+        let key = match hostpci_for(&config, igd) {
+            Some(k) => k,
+            None if config.get("hostpci0").is_none() => "hostpci0".to_string(),
+            None => free_key(&config, "hostpci", 15)?,
+        };
+        let mut value =
+            PropertyString::parse(config.get(&key).unwrap_or(&igd.to_string()), Some("host"));
+        value.set("legacy-igd", "1");
+        if let Some(rom) = &req.romfile {
+            value.set("romfile", rom);
+            let rom_path = romfile_path(root, rom);
+            if !rom_path.exists() {
+                notes.push(format!(
+                    "warning: {} does not exist yet: put the VBIOS there before starting the VM (`vfiokit vbios` builds and checks one)",
+                    rom_path.display()
+                ));
+            }
+        }
+        set(
+            &mut config,
+            &key,
+            &value.render(),
+            format!("the iGPU {igd} in legacy mode: the VM's only display, at guest 00:02.0"),
+            &mut reasons,
+        );
+
+        let (version, source) = qemu_version(root, &config).ok_or_else(|| {
+            anyhow::anyhow!(
+                "cannot tell the QEMU version: no qemu-system-x86_64 record and no machine line"
+            )
+        })?;
+        let machine = format!("pc-i440fx-{}.{}", version.0, version.1);
+        let current = config.get("machine").and_then(|m| Machine::parse(m).ok());
+        let keep = current
+            .as_ref()
+            .is_some_and(|m| m.kind == MachineKind::I440fx && m.pve.is_none());
+        if !keep {
+            set(
+                &mut config,
+                "machine",
+                &machine,
+                format!(
+                    "legacy IGD needs the i440fx machine, and the plain version: pc-i440fx-{0}.{1}+pve1 does not start with the iGPU (the seed found this on QEMU 9.2); version {0}.{1} from {source}",
+                    version.0, version.1
+                ),
+                &mut reasons,
+            );
+        }
+        set(
+            &mut config,
+            "vga",
+            "none",
+            "legacy IGD requires VGA mode to be 'none': the iGPU is the only display".into(),
+            &mut reasons,
+        );
+        let sets = [
+            (format!("device.{key}.addr"), "02.0".to_string()),
+            (format!("device.{key}.x-igd-gms"), "0x2".to_string()),
+            (format!("device.{key}.x-igd-opregion"), "on".to_string()),
+        ];
+        let args = merge_args(config.get("args"), &sets)?;
+        set(
+            &mut config,
+            "args",
+            &args,
+            format!(
+                "QEMU options for {key}: guest address 02.0, 64 MB stolen memory (x-igd-gms=0x2), the host's OpRegion (display output); \
+                 assumes this QEMU accepts x-igd-gms, as the seed's 9.2.0 did"
+            ),
+            &mut reasons,
+        );
+        if config.get("bios").is_none() {
+            notes.push("bios is not set (SeaBIOS): the VBIOS in romfile drives the display; with `bios: ovmf` a ROM with a GOP driver is needed".into());
+        }
+    }
+
+    for &addr in &req.devices {
+        if hostpci_for(&config, addr).is_none() {
+            let key = free_key(&config, "hostpci", 15)?;
+            set(
+                &mut config,
+                &key,
+                &addr.to_string(),
+                format!("passes {addr} to the VM"),
+                &mut reasons,
+            );
+        }
+    }
+
+    if !req.usb.is_empty() {
+        let present = usb_ids_on_host(root, host);
+        for id in &req.usb {
+            let (v, p) = parse_usb_id(id)?;
+            if !present.is_empty() && !present.iter().any(|(pv, pp, _)| (*pv, *pp) == (v, p)) {
+                let list: Vec<String> = present
+                    .iter()
+                    .map(|(v, p, name)| format!("{v:04x}:{p:04x} {name}"))
+                    .collect();
+                bail!(
+                    "no USB device {id} on this host; present: {}",
+                    list.join(", ")
+                );
+            }
+            let exists = config.keys().into_iter().filter(|k| k.starts_with("usb")).any(|k| {
+                config
+                    .get(k)
+                    .and_then(|val| UsbEntry::parse(val).ok())
+                    .is_some_and(|u| matches!(u.host, Some(UsbHost::Id { vendor, product }) if (vendor, product) == (v, p)))
+            });
+            if !exists {
+                let key = free_key(&config, "usb", 13)?;
+                set(
+                    &mut config,
+                    &key,
+                    &format!("host={v:04x}:{p:04x}"),
+                    format!("redirects the USB device {v:04x}:{p:04x} by id"),
+                    &mut reasons,
+                );
+            }
+        }
+    }
+
+    if let Some(from) = &req.clone_from {
+        let other = VmConfig::parse(&read_utf8(from)?);
+        for key in ["smbios1", "vmgenid"] {
+            if let Some(v) = other.get(key) {
+                set(
+                    &mut config,
+                    key,
+                    v,
+                    format!(
+                        "copied from {} (keeps the guest's identity, e.g. the Windows licence)",
+                        from.display()
+                    ),
+                    &mut reasons,
+                );
+            }
+        }
+    }
+
+    let new = config.render();
+    for d in lint(
+        &config,
+        &LintOptions {
+            vmid: Some(req.vmid),
+            qemu: None,
+        },
+    ) {
+        if d.severity == Severity::Error
+            && !lint(
+                &VmConfig::parse(&old),
+                &LintOptions {
+                    vmid: Some(req.vmid),
+                    qemu: None,
+                },
+            )
+            .contains(&d)
+        {
+            notes.push(format!("error in the result: {}", diag_text(&path, &d)));
+        }
+    }
+    let mut plan = Plan::default();
+    let rel = path
+        .strip_prefix(root.root())
+        .map_or_else(|_| path.clone(), Path::to_path_buf);
+    plan.edit(rel, Some(old), new, reasons);
+    plan.notes = notes;
+    Ok(Ok(VmPlan { plan, qm }))
+}
+
+fn parse_usb_id(id: &str) -> anyhow::Result<(u16, u16)> {
+    let bad = || {
+        anyhow::anyhow!("invalid USB id {id:?}: expected VID:PID, four hex digits each (062a:4101)")
+    };
+    let (v, p) = id.split_once(':').ok_or_else(bad)?;
+    let hex = |s: &str| {
+        (s.len() == 4)
+            .then(|| u16::from_str_radix(s, 16).ok())
+            .flatten()
+    };
+    Ok((hex(v).ok_or_else(bad)?, hex(p).ok_or_else(bad)?))
+}
+
+/// USB devices on the host: (vendor, product, product name).
+fn usb_ids_on_host(root: &SysRoot, host: &Host) -> Vec<(u16, u16, String)> {
+    host.pci
+        .devices
+        .iter()
+        .filter(|d| d.class.base_sub() == ClassCode::USB)
+        .flat_map(|c| vfiokit_iommu::usb_devices_below(root, c))
+        .filter_map(|u| {
+            let (v, p) = parse_usb_id(&u.id).ok()?;
+            Some((v, p, u.product.unwrap_or_default()))
+        })
+        .collect()
+}
+
+fn diag_text(path: &Path, d: &Diagnostic) -> String {
+    let sev = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    match d.line {
+        Some(l) => format!("{}:{l}: {sev}: {}", path.display(), d.message),
+        None => format!("{}: {sev}: {}", path.display(), d.message),
+    }
+}
+
+/// Single-quotes a value for a shell, as `qm set` wants it.
+fn shell_quote(v: &str) -> String {
+    if v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.:=,/".contains(&b))
+    {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
+}
+
+/// `setup-vm`.
+pub fn setup_vm(
+    common: &Common,
+    req: &VmRequest,
+    do_apply: bool,
+    print_qm: bool,
+) -> anyhow::Result<ExitCode> {
+    let root = common.open_root()?;
+    let host = Host::scan(&root)?;
+    let VmPlan { plan, qm } = match plan_vm(&root, &host, req)? {
+        Ok(p) => p,
+        Err(Refusal(refusal)) => {
+            if common.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({ "refused": refusal }))?
+                );
+            } else {
+                eprint!("{refusal}");
+            }
+            return Ok(ExitCode::from(3));
+        }
+    };
+    if print_qm {
+        if qm.is_empty() {
+            println!("# nothing to do: VM {} is already set up", req.vmid);
+        } else {
+            let args: Vec<String> = qm
+                .iter()
+                .map(|(k, v)| format!("--{k} {}", shell_quote(v)))
+                .collect();
+            println!("qm set {} {}", req.vmid, args.join(" "));
+        }
+        for n in &plan.notes {
+            println!("# {n}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if plan.is_empty() {
+        println!("nothing to do: VM {} is already set up", req.vmid);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if common.json && !do_apply {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::setup_cmd::plan_json(&plan))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", plan.render());
+    if do_apply {
+        apply::apply(
+            &root,
+            &plan,
+            &format!("setup-vm --vmid {}", req.vmid),
+            &root,
+            &SystemRunner,
+        )?;
+        println!("applied; `vfiokit undo` restores the previous config");
+    } else {
+        println!("(nothing is written without --apply)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vm lint FILE…`: exit 3 when any file has an error.
+pub fn lint_files(common: &Common, files: &[PathBuf], with_host: bool) -> anyhow::Result<ExitCode> {
+    let root = if with_host {
+        Some(common.open_root()?)
+    } else {
+        None
+    };
+    let host = root.as_ref().map(Host::scan).transpose()?;
+    let mut errors = 0;
+    let mut report = Vec::new();
+    for file in files {
+        let text = read_utf8(file)?;
+        let config = VmConfig::parse(&text);
+        let vmid = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".conf"))
+            .and_then(|n| n.parse().ok());
+        let qemu = root
+            .as_ref()
+            .and_then(|r| qemu_version(r, &config))
+            .map(|(v, _)| v);
+        let options = LintOptions { vmid, qemu };
+        let mut diags = match (&root, &host) {
+            (Some(root), Some(host)) => {
+                let mut d = lint_with_host(&config, &options, Some(&host_functions(host)));
+                d.extend(romfile_checks(root, &config));
+                d
+            }
+            _ => lint(&config, &options),
+        };
+        diags.sort_by_key(|d| d.line);
+        for d in &diags {
+            if d.severity == Severity::Error {
+                errors += 1;
+            }
+            if !common.json {
+                println!("{}", diag_text(file, d));
+            }
+        }
+        report.push(json!({
+            "file": file,
+            "diagnostics": diags.iter().map(|d| json!({
+                "line": d.line,
+                "severity": if d.severity == Severity::Error { "error" } else { "warning" },
+                "message": d.message,
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    if common.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "ok": errors == 0, "files": report }))?
+        );
+    }
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+/// Where a `romfile=` value points: under `/usr/share/kvm` unless absolute.
+pub fn romfile_path(root: &SysRoot, rom: &str) -> PathBuf {
+    if rom.starts_with('/') {
+        root.path(rom)
+    } else {
+        root.usr_share("kvm").join(rom)
+    }
+}
+
+/// Checks that need files of the host: the ROM files named by `romfile=`.
+fn romfile_checks(root: &SysRoot, config: &VmConfig) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for e in config.entries() {
+        if !matches!(e.section, vfiokit_vmconf::Section::Main) || !e.key.starts_with("hostpci") {
+            continue;
+        }
+        let Ok(h) = HostPci::parse(e.value) else {
+            continue;
+        };
+        if let Some(rom) = &h.romfile {
+            let path = romfile_path(root, rom);
+            if !path.exists() {
+                out.push(Diagnostic {
+                    line: Some(e.line),
+                    severity: Severity::Warning,
+                    message: format!(
+                        "{}: romfile {rom} does not exist ({})",
+                        e.key,
+                        path.display()
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The host's PCI functions as the lint crate wants them.
+fn host_functions(host: &Host) -> Vec<HostFunction> {
+    host.pci
+        .devices
+        .iter()
+        .map(|d| HostFunction {
+            domain: d.address.domain,
+            bus: d.address.bus,
+            device: d.address.device,
+            function: d.address.function,
+            vendor: d.vendor.0,
+            device_id: d.device.0,
+        })
+        .collect()
+}
+
+/// `vm fmt FILE`: the config re-rendered (byte-identical for what Proxmox accepts).
+pub fn fmt_file(file: &Path) -> anyhow::Result<ExitCode> {
+    let config = VmConfig::parse(&read_utf8(file)?);
+    print!("{}", config.render());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `vm show FILE`: a typed view.
+pub fn show_file(common: &Common, file: &Path) -> anyhow::Result<ExitCode> {
+    let config = VmConfig::parse(&read_utf8(file)?);
+    let machine = config
+        .get("machine")
+        .map_or_else(|| Ok(Machine::default_for_missing()), Machine::parse);
+    let devices: Vec<serde_json::Value> = hostpcis(&config)
+        .into_iter()
+        .map(|(k, h)| {
+            json!({
+                "key": k,
+                "host": h.host.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "mapping": h.mapping,
+                "legacy_igd": h.legacy_igd.unwrap_or(false),
+                "romfile": h.romfile,
+                "pcie": h.pcie.unwrap_or(false),
+                "x_vga": h.x_vga.unwrap_or(false),
+            })
+        })
+        .collect();
+    let usb: Vec<serde_json::Value> = config
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("usb"))
+        .filter_map(|k| {
+            let raw = config.get(k)?;
+            let u = UsbEntry::parse(raw).ok()?;
+            Some(json!({ "key": k, "value": raw, "usb3": u.usb3.unwrap_or(false), "mapping": u.mapping }))
+        })
+        .collect();
+    let legacy = hostpcis(&config)
+        .iter()
+        .any(|(_, h)| h.legacy_igd == Some(true));
+    let verdict = if legacy {
+        match legacy_igd_verdict(&config) {
+            Ok(()) => json!({ "ok": true }),
+            Err(m) => json!({ "ok": false, "message": m }),
+        }
+    } else {
+        serde_json::Value::Null
+    };
+    let view = json!({
+        "name": config.get("name"),
+        "machine": match &machine {
+            Ok(m) => json!({ "type": m.raw_type, "kind": format!("{:?}", m.kind).to_lowercase(), "version": m.version.map(|v| format!("{}.{}", v.0, v.1)) }),
+            Err(e) => json!({ "error": e.to_string() }),
+        },
+        "bios": config.get("bios").unwrap_or("seabios"),
+        "vga": config.get("vga"),
+        "args": config.get("args").map(|a| split_args(a).unwrap_or_default()),
+        "devices": devices,
+        "usb": usb,
+        "legacy_igd": verdict,
+    });
+    if common.json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+    } else {
+        println!("name: {}", config.get("name").unwrap_or("-"));
+        println!(
+            "machine: {}",
+            view["machine"]["type"].as_str().unwrap_or("?")
+        );
+        println!("firmware: {}", view["bios"].as_str().unwrap_or("seabios"));
+        println!("vga: {}", config.get("vga").unwrap_or("(default)"));
+        for d in view["devices"].as_array().into_iter().flatten() {
+            println!("{}: {}", d["key"].as_str().unwrap_or(""), d);
+        }
+        for u in view["usb"].as_array().into_iter().flatten() {
+            println!(
+                "{}: {}",
+                u["key"].as_str().unwrap_or(""),
+                u["value"].as_str().unwrap_or("")
+            );
+        }
+        if legacy {
+            match legacy_igd_verdict(&config) {
+                Ok(()) => println!("legacy IGD: ok"),
+                Err(m) => println!("legacy IGD: {m}"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,316 @@
+//! `setup-vm` and `vm lint|fmt|show` end to end.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use vfiokit_fakesys::{copy_recorded, hosts};
+use vfiokit_vmconf::{HostPci, VmConfig};
+
+fn vfiokit(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vfiokit"))
+        .args(args)
+        .output()
+        .expect("run vfiokit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn testdata(rel: &str) -> PathBuf {
+    vfiokit_fakesys::testdata_dir().join(rel)
+}
+
+const SEED_ARGS: [&str; 13] = [
+    "setup-vm",
+    "--vmid",
+    "100",
+    "--igd",
+    "00:02.0",
+    "--romfile",
+    "igpu-uhd630.rom",
+    "--device",
+    "00:14.3",
+    "--usb",
+    "062a:4101",
+    "--usb",
+    "8087:0aaa",
+];
+
+/// The passthrough keys whose values setup-vm decides.
+fn decided(key: &str) -> bool {
+    key.starts_with("hostpci")
+        || key.starts_with("usb")
+        || matches!(key, "machine" | "vga" | "args")
+}
+
+#[test]
+fn the_seeds_working_config_from_the_fresh_vm() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let conf = dir.path().join("etc/pve/qemu-server/100.conf");
+    let fresh = fs::read_to_string(&conf).unwrap();
+    let root_arg = root.root().to_str().unwrap();
+    let mut args: Vec<&str> = SEED_ARGS.to_vec();
+    args.extend(["--root", root_arg, "--apply"]);
+    let (code, out, err) = vfiokit(&args);
+    assert_eq!(code, 0, "{err}\n{out}");
+    let made = VmConfig::parse(&fs::read_to_string(&conf).unwrap());
+    let seed =
+        VmConfig::parse(&fs::read_to_string(testdata("vm-configs/seed/100-working.conf")).unwrap());
+    for key in ["machine", "vga", "args", "usb0", "usb1", "hostpci1"] {
+        assert_eq!(made.get(key), seed.get(key), "{key}");
+    }
+    // hostpci0: the seed's function-less `0000:00:02` and our `0000:00:02.0` name the same function.
+    let (ours, theirs) = (
+        HostPci::parse(made.get("hostpci0").unwrap()).unwrap(),
+        HostPci::parse(seed.get("hostpci0").unwrap()).unwrap(),
+    );
+    assert!(theirs.host[0].matches(0, 0, 2, 0) && ours.host[0].matches(0, 0, 2, 0));
+    assert_eq!(
+        (ours.legacy_igd, &ours.romfile),
+        (theirs.legacy_igd, &theirs.romfile)
+    );
+    // Every other line is untouched, in order.
+    let others = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !decided(l.split(':').next().unwrap_or("")))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(others(&made.render()), others(&fresh));
+    golden_config(&made.render());
+
+    // Again: nothing to do. Then undo restores the fresh file byte for byte.
+    let (code, out, _) = vfiokit(&args);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("nothing to do"), "{out}");
+    let (code, _, err) = vfiokit(&["undo", "--root", root_arg]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(fs::read_to_string(&conf).unwrap(), fresh);
+}
+
+fn golden_config(actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/fresh-vm100-seed.conf");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        fs::write(&path, actual).unwrap();
+        panic!(
+            "{} rewritten; run again without UPDATE_GOLDEN",
+            path.display()
+        );
+    }
+    assert_eq!(
+        actual,
+        fs::read_to_string(&path).unwrap(),
+        "{} differs (UPDATE_GOLDEN=1 rewrites it)",
+        path.display()
+    );
+}
+
+#[test]
+fn the_plan_says_where_the_qemu_version_came_from_and_prints_qm() {
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let root_arg = root.root().to_str().unwrap();
+    let mut args: Vec<&str> = SEED_ARGS.to_vec();
+    args.extend(["--root", root_arg]);
+    let (code, out, err) = vfiokit(&args);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("+machine: pc-i440fx-9.2\n") && out.contains("-machine: pc-q35-9.2+pve1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("qemu-version"),
+        "the plan names its QEMU version source:\n{out}"
+    );
+    assert!(out.contains("igpu-uhd630.rom does not exist"), "{out}");
+    args.extend(["--print", "qm"]);
+    let (code, out, _) = vfiokit(&args);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("qm set 100 --hostpci0 0000:00:02.0,legacy-igd=1,romfile=igpu-uhd630.rom"),
+        "{out}"
+    );
+    assert!(out.contains("--args '-set device.hostpci0.addr=02.0 -set device.hostpci0.x-igd-gms=0x2 -set device.hostpci0.x-igd-opregion=on'"), "{out}");
+}
+
+#[test]
+fn refusals_and_bad_input() {
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let r = root.root().to_str().unwrap();
+    let (code, _, err) = vfiokit(&[
+        "setup-vm", "--root", r, "--vmid", "100", "--device", "00:1f.3",
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("0000:00:1f.6") && err.contains("default-route-nic"),
+        "{err}"
+    );
+    let (code, _, err) = vfiokit(&[
+        "setup-vm",
+        "--root",
+        r,
+        "--vmid",
+        "101",
+        "--usb",
+        "062a:4101",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("VM 101 has no config") && err.contains("qemu-server/101.conf"),
+        "{err}"
+    );
+    let (code, _, err) = vfiokit(&[
+        "setup-vm",
+        "--root",
+        r,
+        "--vmid",
+        "100",
+        "--usb",
+        "1234:5678",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no USB device 1234:5678")
+            && err.contains("062a:4101")
+            && err.contains("8087:0aaa"),
+        "{err}"
+    );
+    let (code, _, err) = vfiokit(&["setup-vm", "--root", r, "--vmid", "100", "--igd", "00:1f.6"]);
+    assert_eq!(code, 1, "{err}");
+}
+
+#[test]
+fn clone_from_copies_the_guest_identity() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let conf = dir.path().join("etc/pve/qemu-server/100.conf");
+    let text: String = fs::read_to_string(&conf)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("smbios1") && !l.starts_with("vmgenid"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&conf, &text).unwrap();
+    let from = testdata("vm-configs/seed/103.conf");
+    let (code, out, err) = vfiokit(&[
+        "setup-vm",
+        "--root",
+        root.root().to_str().unwrap(),
+        "--vmid",
+        "100",
+        "--clone-from",
+        from.to_str().unwrap(),
+        "--apply",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("+smbios1: uuid=194d50cf-8f86-4fa2-b770-28aa88109b43"),
+        "{out}"
+    );
+    let made = fs::read_to_string(&conf).unwrap();
+    assert!(
+        made.contains("sockets: 1\nsmbios1:") || made.contains("smbios1: uuid=194d50cf"),
+        "{made}"
+    );
+    assert!(
+        made.ends_with("vga: virtio,memory=64\nvmgenid: 5a10564a-ca41-4136-93a9-f3f999390ac4\n"),
+        "{made}"
+    );
+}
+
+#[test]
+fn a_device_gets_the_next_free_hostpci_in_sorted_place() {
+    let mut host = hosts::intel_dgpu();
+    host.file(
+        "etc/pve/qemu-server/200.conf",
+        "hostpci0: 0000:00:1f.6\nmemory: 2048\nname: t\n",
+    );
+    let (dir, root) = host.write_temp().unwrap();
+    let (code, _, err) = vfiokit(&[
+        "setup-vm",
+        "--root",
+        root.root().to_str().unwrap(),
+        "--vmid",
+        "200",
+        "--device",
+        "01:00.0",
+        "--apply",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let made = fs::read_to_string(dir.path().join("etc/pve/qemu-server/200.conf")).unwrap();
+    assert_eq!(
+        made,
+        "hostpci0: 0000:00:1f.6\nhostpci1: 0000:01:00.0\nmemory: 2048\nname: t\n"
+    );
+}
+
+#[test]
+fn vm_fmt_is_byte_identical_on_every_wild_config_and_lint_flags_the_known_problems() {
+    let wild = testdata("vm-configs/wild");
+    let mut files = Vec::new();
+    for sub in fs::read_dir(&wild).unwrap() {
+        let sub = sub.unwrap().path();
+        if sub.is_dir() {
+            for f in fs::read_dir(&sub).unwrap() {
+                files.push(f.unwrap().path());
+            }
+        }
+    }
+    assert!(files.len() >= 19, "{files:?}");
+    for f in &files {
+        let (code, out, err) = vfiokit(&["vm", "fmt", f.to_str().unwrap()]);
+        assert_eq!(code, 0, "{}: {err}", f.display());
+        assert_eq!(out.as_bytes(), fs::read(f).unwrap(), "{}", f.display());
+    }
+    let lxc = files
+        .iter()
+        .find(|f| f.to_string_lossy().ends_with(".LXC"))
+        .unwrap();
+    let (code, out, _) = vfiokit(&["vm", "lint", lxc.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+    let seed = testdata("vm-configs/seed/100-working.conf");
+    let (code, out, _) = vfiokit(&["vm", "lint", seed.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("boot:"), "{out}");
+}
+
+#[test]
+fn legacy_igd_on_q35_is_an_error_with_proxmoxs_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("100.conf");
+    fs::write(
+        &f,
+        "bios: ovmf\nhostpci0: 0000:00:02.0,legacy-igd=1\nmachine: q35\nvga: none\n",
+    )
+    .unwrap();
+    let (code, out, _) = vfiokit(&["vm", "lint", f.to_str().unwrap()]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("legacy IGD assignment is not compatible with q35"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{}:2:", f.display())),
+        "diagnostics carry file and line:\n{out}"
+    );
+    let (code, out, _) = vfiokit(&["vm", "show", f.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["legacy_igd"]["ok"], false);
+    assert_eq!(v["machine"]["kind"], "q35");
+    // With --root, lint also checks the host: the romfile of the working config is missing there.
+    let seed = testdata("vm-configs/seed/100-working.conf");
+    let root = testdata("elitedesk-800-g4/configured");
+    let (_, out, _) = vfiokit(&[
+        "vm",
+        "lint",
+        "--root",
+        root.to_str().unwrap(),
+        seed.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("romfile igpu-uhd630.rom does not exist"),
+        "{out}"
+    );
+}
