@@ -123,6 +123,9 @@ enum VmCommand {
     Fmt {
         /// The config file.
         file: PathBuf,
+        /// Print Proxmox's own canonical form instead (sorted keys, dropped lines gone).
+        #[arg(long)]
+        canonical: bool,
     },
     /// A typed view: machine, firmware, devices, USB, the legacy-IGD verdict.
     Show {
@@ -167,7 +170,7 @@ fn main() -> ExitCode {
         Command::Vm(VmCommand::Lint { files }) => {
             vm::lint_files(&cli.common, &files, cli.common.root.is_some())
         }
-        Command::Vm(VmCommand::Fmt { file }) => vm::fmt_file(&file),
+        Command::Vm(VmCommand::Fmt { file, canonical }) => vm::fmt_file(&file, canonical),
         Command::Vm(VmCommand::Show { file }) => vm::show_file(&cli.common, &file),
         Command::Test => test_cmd::run_tests(),
     };

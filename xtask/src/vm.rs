@@ -535,9 +535,11 @@ pub fn lint_files(common: &Common, files: &[PathBuf], with_host: bool) -> anyhow
     let host = root.as_ref().map(Host::scan).transpose()?;
     let mut errors = 0;
     let mut report = Vec::new();
-    for file in files {
-        let text = read_utf8(file)?;
-        let config = VmConfig::parse(&text);
+    let configs: Vec<(&PathBuf, VmConfig)> = files
+        .iter()
+        .map(|f| Ok((f, VmConfig::parse(&read_utf8(f)?))))
+        .collect::<anyhow::Result<_>>()?;
+    for (file, config) in &configs {
         let vmid = file
             .file_name()
             .and_then(|n| n.to_str())
@@ -545,17 +547,18 @@ pub fn lint_files(common: &Common, files: &[PathBuf], with_host: bool) -> anyhow
             .and_then(|n| n.parse().ok());
         let qemu = root
             .as_ref()
-            .and_then(|r| qemu_version(r, &config))
+            .and_then(|r| qemu_version(r, config))
             .map(|(v, _)| v);
         let options = LintOptions { vmid, qemu };
         let mut diags = match (&root, &host) {
             (Some(root), Some(host)) => {
-                let mut d = lint_with_host(&config, &options, Some(&host_functions(host)));
-                d.extend(romfile_checks(root, &config));
+                let mut d = lint_with_host(config, &options, Some(&host_functions(host)));
+                d.extend(romfile_checks(root, config));
                 d
             }
-            _ => lint(&config, &options),
+            _ => lint(config, &options),
         };
+        diags.extend(shared_devices(file, config, &configs));
         diags.sort_by_key(|d| d.line);
         for d in &diags {
             if d.severity == Severity::Error {
@@ -585,6 +588,39 @@ pub fn lint_files(common: &Common, files: &[PathBuf], with_host: bool) -> anyhow
     } else {
         ExitCode::from(3)
     })
+}
+
+/// A host device that another of the linted VMs gives too: both cannot run at once.
+fn shared_devices(file: &Path, config: &VmConfig, all: &[(&PathBuf, VmConfig)]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for e in config.entries() {
+        if !matches!(e.section, vfiokit_vmconf::Section::Main) || !e.key.starts_with("hostpci") {
+            continue;
+        }
+        let Ok(mine) = HostPci::parse(e.value) else {
+            continue;
+        };
+        for (other_file, other) in all.iter().filter(|(f, _)| f.as_path() != file) {
+            for (key, theirs) in hostpcis(other) {
+                if let Some(id) = mine
+                    .host
+                    .iter()
+                    .find(|m| theirs.host.iter().any(|t| t.to_string() == m.to_string()))
+                {
+                    out.push(Diagnostic {
+                        line: Some(e.line),
+                        severity: Severity::Warning,
+                        message: format!(
+                            "{}: {id} is also given by {} {key}: the two VMs cannot run at the same time",
+                            e.key,
+                            other_file.display()
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Where a `romfile=` value points: under `/usr/share/kvm` unless absolute.
@@ -640,10 +676,15 @@ fn host_functions(host: &Host) -> Vec<HostFunction> {
         .collect()
 }
 
-/// `vm fmt FILE`: the config re-rendered (byte-identical for what Proxmox accepts).
-pub fn fmt_file(file: &Path) -> anyhow::Result<ExitCode> {
+/// `vm fmt FILE [--canonical]`: the config re-rendered (byte-identical for what Proxmox
+/// accepts), or in Proxmox's canonical form.
+pub fn fmt_file(file: &Path, canonical: bool) -> anyhow::Result<ExitCode> {
     let config = VmConfig::parse(&read_utf8(file)?);
-    print!("{}", config.render());
+    if canonical {
+        print!("{}", config.render_canonical());
+    } else {
+        print!("{}", config.render());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -314,3 +314,47 @@ fn legacy_igd_on_q35_is_an_error_with_proxmoxs_message() {
         "{out}"
     );
 }
+
+#[test]
+fn canonical_form_and_devices_shared_between_vms() {
+    let wild = testdata("vm-configs/wild/usb-misc/Specimen67_proxmox-init_100.conf");
+    let (code, out, _) = vfiokit(&["vm", "fmt", "--canonical", wild.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let keys: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.split_once(": ").map(|(k, _)| k))
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(keys, sorted, "canonical keys are sorted and unique:\n{out}");
+    assert_ne!(
+        out.as_bytes(),
+        fs::read(&wild).unwrap(),
+        "this file is not in canonical form"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("100.conf"), dir.path().join("101.conf"));
+    fs::write(&a, "hostpci0: 0000:01:00.0\nmemory: 1024\n").unwrap();
+    fs::write(&b, "hostpci1: 0000:01:00.0,pcie=0\nmemory: 1024\n").unwrap();
+    let (code, out, _) = vfiokit(&["vm", "lint", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, 0, "a warning, not an error:\n{out}");
+    assert!(
+        out.contains("0000:01:00.0 is also given by") && out.contains("101.conf hostpci1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_config_that_is_not_utf8_is_an_error_naming_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("100.conf");
+    fs::write(&f, b"name: ok\nmemory: \xff\n").unwrap();
+    let (code, _, err) = vfiokit(&["vm", "lint", f.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("100.conf") && err.contains("offset 17"),
+        "{err}"
+    );
+}
