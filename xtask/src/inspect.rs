@@ -14,6 +14,7 @@ struct Report<'a> {
     iommu: IommuJson<'a>,
     groups: Vec<GroupJson>,
     devices: Vec<DeviceJson<'a>>,
+    usb: Vec<UsbJson>,
     /// Files that could not be read (extension of the contract).
     problems: Vec<String>,
 }
@@ -39,6 +40,24 @@ struct GroupJson {
 struct BlockerJson {
     address: String,
     reason: String,
+}
+
+#[derive(Serialize)]
+struct UsbJson {
+    bus: u16,
+    port: String,
+    vendor: String,
+    product: String,
+    vendor_name: Option<String>,
+    product_name: Option<String>,
+    /// `bDeviceClass`, two hex digits (`00`: defined per interface).
+    class: String,
+    controller: Option<String>,
+    speed: Option<String>,
+    /// What it is: input device, Bluetooth adapter, storage device, hub, device (extension).
+    kind: &'static str,
+    /// `bInterfaceClass` of each interface (extension).
+    interfaces: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -134,10 +153,39 @@ fn report<'a>(host: &'a Host, aliases: Option<&'a ModuleAliases>) -> Report<'a> 
             modules: modules(aliases, d),
         })
         .collect();
+    let usb = host
+        .usb
+        .devices
+        .iter()
+        .map(|u| UsbJson {
+            bus: u.bus,
+            port: u.port.clone(),
+            vendor: format!("{:04x}", u.id.vendor),
+            product: format!("{:04x}", u.id.product),
+            vendor_name: u
+                .manufacturer
+                .clone()
+                .or_else(|| u.id.vendor_name().map(str::to_string)),
+            product_name: u
+                .product
+                .clone()
+                .or_else(|| u.id.product_name().map(str::to_string)),
+            class: format!("{:02x}", u.class),
+            controller: u.controller.map(|c| c.to_string()),
+            speed: u.speed.clone(),
+            kind: u.kind(),
+            interfaces: u
+                .interfaces
+                .iter()
+                .map(|i| format!("{:02x}", i.class))
+                .collect(),
+        })
+        .collect();
     Report {
         iommu,
         groups,
         devices,
+        usb,
         problems: host.problems.iter().map(ToString::to_string).collect(),
     }
 }
@@ -159,6 +207,24 @@ fn device_lines(out: &mut String, host: &Host, d: &PciDevice, aliases: Option<&M
     }
     for role in host.roles_of(d.address) {
         let _ = writeln!(out, "      role {}: {}", role.role, role.detail);
+    }
+    for u in host.usb_below(d.address) {
+        let depth = u.port.matches('.').count();
+        let speed = u
+            .speed
+            .as_deref()
+            .map(|s| format!(", {s} Mb/s"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "      {:indent$}usb {} [{}] {} ({}{speed})",
+            "",
+            u.port,
+            u.id,
+            u.name(),
+            u.kind(),
+            indent = depth * 2
+        );
     }
 }
 

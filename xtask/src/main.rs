@@ -88,7 +88,7 @@ enum Command {
         devices: Vec<vfiokit_pci::PciAddress>,
         /// USB devices to redirect by id (VID:PID); repeat or list several.
         #[arg(long, value_name = "VID:PID", num_args = 1..)]
-        usb: Vec<String>,
+        usb: Vec<vfiokit_usbredir::UsbId>,
         /// The iGPU's ROM file, under /usr/share/kvm.
         #[arg(long, value_name = "NAME")]
         romfile: Option<String>,

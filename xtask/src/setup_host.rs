@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use vfiokit_iommu::{Assessment, Host, HostRole, IommuKind, assess, usb_devices_below};
+use vfiokit_iommu::{Assessment, Host, HostRole, IommuKind, assess};
 use vfiokit_kcmdline::{
     BootLoader, Cmdline, GrubDefault, KernelCmdlineFile, ModprobeConf, ModprobeDir, ModulesFile,
 };
@@ -88,7 +88,7 @@ fn host_modules(
 
 /// The refusal message: every host-critical function that would leave, what the host loses, and
 /// the alternative where there is one.
-fn refusal(root: &SysRoot, host: &Host, a: &Assessment) -> String {
+fn refusal(host: &Host, a: &Assessment) -> String {
     let mut out = String::from("refused: this would take functions the host needs away from it\n");
     let name = |addr: PciAddress| {
         host.device(addr).map_or(String::new(), |d| {
@@ -137,17 +137,13 @@ fn refusal(root: &SysRoot, host: &Host, a: &Assessment) -> String {
                 )
             })
         {
-            for u in usb_devices_below(root, d) {
-                let product = u
-                    .product
-                    .as_deref()
-                    .map(|p| format!(" {p}"))
-                    .unwrap_or_default();
+            for u in host.usb_below(d.address) {
                 let _ = writeln!(
                     out,
-                    "    below it: {} {}{product} at USB {}",
+                    "    below it: {} {} {} at USB {}",
                     u.kind(),
                     u.id,
+                    u.name(),
                     u.port
                 );
             }
@@ -164,13 +160,11 @@ fn refusal(root: &SysRoot, host: &Host, a: &Assessment) -> String {
         let Some(d) = host.device(req) else { continue };
         if d.class.base_sub() == 0x0403 {
             let bt: Vec<String> = host
-                .pci
+                .usb
                 .devices
                 .iter()
-                .filter(|c| c.class.base_sub() == vfiokit_pci::ClassCode::USB)
-                .flat_map(|c| usb_devices_below(root, c))
-                .filter(|u| u.kind() == "Bluetooth adapter")
-                .map(|u| u.id)
+                .filter(|u| u.is_bluetooth())
+                .map(|u| u.id.to_string())
                 .collect();
             for id in bt {
                 any = true;
@@ -182,9 +176,9 @@ fn refusal(root: &SysRoot, host: &Host, a: &Assessment) -> String {
             }
         }
         if d.class.base_sub() == vfiokit_pci::ClassCode::USB {
-            let ids: Vec<String> = usb_devices_below(root, d)
-                .into_iter()
-                .map(|u| u.id)
+            let ids: Vec<String> = host
+                .usb_below(d.address)
+                .map(|u| u.id.to_string())
                 .collect();
             any = true;
             let _ = writeln!(
@@ -244,7 +238,7 @@ pub fn plan(
         assess(host, &req.devices, &req.force_collateral)?
     };
     if !assessment.harms.is_empty() {
-        return Ok(Err(Refusal(refusal(root, host, &assessment))));
+        return Ok(Err(Refusal(refusal(host, &assessment))));
     }
     let mut plan = Plan::default();
     let boot_loader = plan_cmdline(root, host, &mut plan)?;

@@ -11,6 +11,7 @@ use serde_json::json;
 use vfiokit_iommu::{Host, assess};
 use vfiokit_pci::{ClassCode, PciAddress};
 use vfiokit_sysfs::SysRoot;
+use vfiokit_usbredir::{UsbDevice, UsbId, next_free_usb, redirect_entry};
 use vfiokit_vmconf::{
     Diagnostic, HostFunction, HostPci, LintOptions, Machine, MachineKind, PropertyString, Severity,
     UsbEntry, UsbHost, VmConfig, legacy_igd_verdict, lint, lint_with_host, split_args,
@@ -30,7 +31,7 @@ pub struct VmRequest {
     /// Further PCI devices.
     pub devices: Vec<PciAddress>,
     /// USB devices to redirect by id (`062a:4101`).
-    pub usb: Vec<String>,
+    pub usb: Vec<UsbId>,
     /// The ROM file (under /usr/share/kvm) for the iGPU.
     pub romfile: Option<String>,
     /// A config to copy `smbios1` and `vmgenid` from.
@@ -331,32 +332,78 @@ pub fn plan_vm(
     }
 
     if !req.usb.is_empty() {
-        let present = usb_ids_on_host(root, host);
+        // usb5 and up need machine 7.1 or newer; a machine without a version is the newest.
+        let machine_7_1 = config
+            .get("machine")
+            .and_then(|m| Machine::parse(m).ok())
+            .and_then(|m| m.version)
+            .is_none_or(|v| v >= (7, 1));
         for id in &req.usb {
-            let (v, p) = parse_usb_id(id)?;
-            if !present.is_empty() && !present.iter().any(|(pv, pp, _)| (*pv, *pp) == (v, p)) {
-                let list: Vec<String> = present
+            let matching: Vec<&UsbDevice> =
+                host.usb.devices.iter().filter(|d| d.id == *id).collect();
+            if matching.is_empty() {
+                let present: Vec<String> = host
+                    .usb
+                    .devices
                     .iter()
-                    .map(|(v, p, name)| format!("{v:04x}:{p:04x} {name}"))
+                    .filter(|d| !d.is_hub())
+                    .map(|d| format!("{} {} ({})", d.id, d.name(), d.port))
                     .collect();
                 bail!(
                     "no USB device {id} on this host; present: {}",
-                    list.join(", ")
+                    if present.is_empty() {
+                        "none".to_string()
+                    } else {
+                        present.join(", ")
+                    }
                 );
             }
-            let exists = config.keys().into_iter().filter(|k| k.starts_with("usb")).any(|k| {
-                config
-                    .get(k)
-                    .and_then(|val| UsbEntry::parse(val).ok())
-                    .is_some_and(|u| matches!(u.host, Some(UsbHost::Id { vendor, product }) if (vendor, product) == (v, p)))
-            });
-            if !exists {
-                let key = free_key(&config, "usb", 13)?;
+            for d in matching {
+                let entry = redirect_entry(d, &host.usb.devices);
+                let exists = config
+                    .keys()
+                    .into_iter()
+                    .filter(|k| usb_index(k).is_some())
+                    .any(|k| {
+                        config
+                            .get(k)
+                            .and_then(|val| UsbEntry::parse(val).ok())
+                            .is_some_and(|u| match u.host {
+                                Some(UsbHost::Id { vendor, product }) => {
+                                    !entry.by_port && UsbId { vendor, product } == *id
+                                }
+                                Some(UsbHost::Port(p)) => p == d.port,
+                                _ => false,
+                            })
+                    });
+                if exists {
+                    continue;
+                }
+                let used: Vec<u32> = config.keys().into_iter().filter_map(usb_index).collect();
+                let n = next_free_usb(&used, machine_7_1).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "no free usbN left for {id}: usb0..usb4{} are used",
+                        if machine_7_1 {
+                            "..usb13"
+                        } else {
+                            " (usb5 and up need machine 7.1 or newer)"
+                        }
+                    )
+                })?;
+                let why = if entry.by_port {
+                    format!(
+                        "redirects {} at USB port {} — another device shares the id {id}, so it goes by port: keep it plugged into that port",
+                        d.name(),
+                        d.port
+                    )
+                } else {
+                    format!("redirects {} ({id}) by id", d.name())
+                };
                 set(
                     &mut config,
-                    &key,
-                    &format!("host={v:04x}:{p:04x}"),
-                    format!("redirects the USB device {v:04x}:{p:04x} by id"),
+                    &format!("usb{n}"),
+                    &entry.value,
+                    why,
                     &mut reasons,
                 );
             }
@@ -411,31 +458,9 @@ pub fn plan_vm(
     Ok(Ok(VmPlan { plan, qm }))
 }
 
-fn parse_usb_id(id: &str) -> anyhow::Result<(u16, u16)> {
-    let bad = || {
-        anyhow::anyhow!("invalid USB id {id:?}: expected VID:PID, four hex digits each (062a:4101)")
-    };
-    let (v, p) = id.split_once(':').ok_or_else(bad)?;
-    let hex = |s: &str| {
-        (s.len() == 4)
-            .then(|| u16::from_str_radix(s, 16).ok())
-            .flatten()
-    };
-    Ok((hex(v).ok_or_else(bad)?, hex(p).ok_or_else(bad)?))
-}
-
-/// USB devices on the host: (vendor, product, product name).
-fn usb_ids_on_host(root: &SysRoot, host: &Host) -> Vec<(u16, u16, String)> {
-    host.pci
-        .devices
-        .iter()
-        .filter(|d| d.class.base_sub() == ClassCode::USB)
-        .flat_map(|c| vfiokit_iommu::usb_devices_below(root, c))
-        .filter_map(|u| {
-            let (v, p) = parse_usb_id(&u.id).ok()?;
-            Some((v, p, u.product.unwrap_or_default()))
-        })
-        .collect()
+/// `N` of a `usbN` key.
+fn usb_index(key: &str) -> Option<u32> {
+    key.strip_prefix("usb")?.parse().ok()
 }
 
 fn diag_text(path: &Path, d: &Diagnostic) -> String {

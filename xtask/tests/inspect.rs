@@ -209,3 +209,35 @@ fn a_root_that_is_not_a_host_is_an_error_naming_it() {
     let (code, _, _) = vfiokit(&["inspect", "--bogus"]);
     assert_eq!(code, 2);
 }
+
+#[test]
+fn usb_devices_are_listed_with_names_and_their_controller() {
+    let report = inspect_json("elitedesk-800-g4/configured");
+    let usb = report["usb"].as_array().unwrap();
+    let ids: Vec<String> = usb
+        .iter()
+        .map(|u| {
+            format!(
+                "{}:{}",
+                u["vendor"].as_str().unwrap(),
+                u["product"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(ids, ["062a:4101", "8087:0aaa"]);
+    for u in usb {
+        assert_eq!(u["controller"], "0000:00:14.0");
+        assert_eq!(u["bus"], 1);
+        assert_eq!(u["speed"], "12");
+        assert!(
+            u["product_name"].is_string() && u["vendor_name"].is_string(),
+            "{u}"
+        );
+    }
+    assert_eq!(
+        usb[1]["product_name"],
+        "Bluetooth 9460/9560 Jefferson Peak (JfP)"
+    );
+    assert_eq!(usb[1]["class"], "e0");
+    assert_eq!(usb[0]["port"], "1-1");
+}

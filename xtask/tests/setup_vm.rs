@@ -358,3 +358,45 @@ fn a_config_that_is_not_utf8_is_an_error_naming_the_offset() {
         "{err}"
     );
 }
+
+#[test]
+fn two_identical_receivers_are_redirected_by_port() {
+    let mut host = hosts::elitedesk_800_g4(hosts::State::Fresh);
+    host.usb(
+        vfiokit_fakesys::UsbDev::new("1-2", 0x062a, 0x4101)
+            .product("2.4G Keyboard Mouse")
+            .interfaces(&[(0x03, "usbhid"), (0x03, "usbhid")]),
+    );
+    let (dir, root) = host.write_temp().unwrap();
+    let r = root.root().to_str().unwrap();
+    let (code, out, err) = vfiokit(&[
+        "setup-vm",
+        "--root",
+        r,
+        "--vmid",
+        "100",
+        "--usb",
+        "062a:4101",
+        "8087:0aaa",
+        "--apply",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("keep it plugged into that port"), "{out}");
+    let made = VmConfig::parse(
+        &fs::read_to_string(dir.path().join("etc/pve/qemu-server/100.conf")).unwrap(),
+    );
+    assert_eq!(made.get("usb0"), Some("host=1-1"));
+    assert_eq!(made.get("usb1"), Some("host=1-2"));
+    assert_eq!(made.get("usb2"), Some("host=8087:0aaa"));
+    let (_, out, _) = vfiokit(&[
+        "setup-vm",
+        "--root",
+        r,
+        "--vmid",
+        "100",
+        "--usb",
+        "062a:4101",
+        "8087:0aaa",
+    ]);
+    assert!(out.starts_with("nothing to do"), "{out}");
+}

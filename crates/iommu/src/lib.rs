@@ -28,16 +28,15 @@ mod groups;
 mod roles;
 mod safety;
 mod state;
-mod usb;
 
 pub use groups::{Blocker, CollateralDevice, IommuGroup, collateral, read_groups, viability};
 pub use roles::{HostRole, Role, Roles, find_roles};
 pub use safety::{Assessment, Harm, assess};
 pub use state::{IommuKind, IommuState, cmdline_value, read_state};
-pub use usb::{UsbBrief, usb_devices_below};
 
 use vfiokit_pci::{PciAddress, PciDevice, PciScan};
 use vfiokit_sysfs::{Error as SysError, SysRoot};
+use vfiokit_usbredir::{SysfsBackend, UsbBackend, UsbScan};
 
 /// Errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +71,8 @@ pub struct Host {
     pub groups: Vec<IommuGroup>,
     /// Roles of the functions that have any.
     pub roles: Roles,
+    /// USB devices, with the controller each hangs off.
+    pub usb: UsbScan,
     /// Everything that could not be read, each naming its path (the PCI scan's problems included).
     pub problems: Vec<SysError>,
 }
@@ -84,12 +85,23 @@ impl Host {
         let mut problems = std::mem::take(&mut pci.problems);
         let groups = read_groups(root, &mut problems);
         let iommu = read_state(root, !groups.is_empty(), &mut problems);
-        let roles = find_roles(root, &pci, &mut problems);
+        let usb = SysfsBackend::new(root.clone())
+            .devices()
+            .unwrap_or_else(|e| {
+                problems.push(SysError::Parse {
+                    path: root.sys_bus_devices("usb"),
+                    expected: "a readable USB device list",
+                    found: e.to_string(),
+                });
+                UsbScan::default()
+            });
+        let roles = find_roles(root, &pci, &usb, &mut problems);
         Ok(Host {
             iommu,
             pci,
             groups,
             roles,
+            usb,
             problems,
         })
     }
@@ -102,6 +114,17 @@ impl Host {
     /// The roles of a function (empty when it has none).
     pub fn roles_of(&self, address: PciAddress) -> &[Role] {
         self.roles.get(&address).map_or(&[], Vec::as_slice)
+    }
+
+    /// The USB devices below the controller at `address`.
+    pub fn usb_below(
+        &self,
+        address: PciAddress,
+    ) -> impl Iterator<Item = &vfiokit_usbredir::UsbDevice> {
+        self.usb
+            .devices
+            .iter()
+            .filter(move |d| d.controller == Some(address))
     }
 
     /// The group with number `id`.

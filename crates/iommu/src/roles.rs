@@ -11,6 +11,7 @@ use std::path::Path;
 use serde::Serialize;
 use vfiokit_pci::{ClassCode, PciAddress, PciScan};
 use vfiokit_sysfs::{Error as SysError, SysRoot};
+use vfiokit_usbredir::{UsbScan, controllers};
 
 /// A role a PCI function plays for the host. The JSON names are part of the CLI contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -85,7 +86,12 @@ pub type Roles = BTreeMap<PciAddress, Vec<Role>>;
 /// Finds the roles of the scanned functions. Files that cannot be read become problems;
 /// a root filesystem whose disks cannot be found makes every storage controller a
 /// `root-disk-controller` (refusing too much is safer than losing the boot disk).
-pub fn find_roles(root: &SysRoot, pci: &PciScan, problems: &mut Vec<SysError>) -> Roles {
+pub fn find_roles(
+    root: &SysRoot,
+    pci: &PciScan,
+    usb: &UsbScan,
+    problems: &mut Vec<SysError>,
+) -> Roles {
     let mut roles = Roles::new();
     let mut add = |addr: PciAddress, role: HostRole, detail: String| {
         let list = roles.entry(addr).or_default();
@@ -116,21 +122,21 @@ pub fn find_roles(root: &SysRoot, pci: &PciScan, problems: &mut Vec<SysError>) -
     for (addr, detail) in root_disk_controllers(root, pci, problems) {
         add(addr, HostRole::RootDiskController, detail);
     }
-    let usb: Vec<PciAddress> = pci
-        .devices
-        .iter()
-        .filter(|d| d.class.base_sub() == ClassCode::USB)
-        .map(|d| d.address)
-        .collect();
-    if let [only] = usb[..] {
-        add(
-            only,
-            HostRole::OnlyUsbController,
-            "the host's only USB controller".into(),
-        );
-    }
-    for (addr, detail) in usb_input_controllers(root, pci, problems) {
-        add(addr, HostRole::UsbControllerWithInput, detail);
+    for report in controllers(pci, usb) {
+        if report.only {
+            add(
+                report.controller,
+                HostRole::OnlyUsbController,
+                "the host's only USB controller".into(),
+            );
+        }
+        for d in report.inputs() {
+            add(
+                report.controller,
+                HostRole::UsbControllerWithInput,
+                format!("{} {} {} at USB {}", d.kind(), d.id, d.name(), d.port),
+            );
+        }
     }
     for list in roles.values_mut() {
         list.sort();
@@ -331,61 +337,4 @@ fn block_name(root: &SysRoot, dev: &str) -> Option<String> {
         });
     }
     Some(rel.to_string())
-}
-
-/// USB controllers with a HID interface (keyboard, mouse, receiver) somewhere below them.
-fn usb_input_controllers(
-    root: &SysRoot,
-    pci: &PciScan,
-    problems: &mut Vec<SysError>,
-) -> Vec<(PciAddress, String)> {
-    let dir = root.sys_bus_devices("usb");
-    let mut found: Vec<(PciAddress, String)> = Vec::new();
-    for name in root.list_opt(&dir).unwrap_or_default() {
-        // Interfaces are named `<bus>-<port>:<config>.<interface>`.
-        let Some((device, _)) = name.split_once(':') else {
-            continue;
-        };
-        let path = dir.join(&name);
-        match root.read_attr_opt(&path.join("bInterfaceClass")) {
-            Ok(Some(class)) if class.trim() == "03" => {}
-            Ok(_) => continue,
-            Err(e) => {
-                problems.push(e);
-                continue;
-            }
-        }
-        let real = match root.resolve(&path) {
-            Ok(r) => r,
-            Err(e) => {
-                problems.push(e);
-                continue;
-            }
-        };
-        let Some(addr) = owning_function(pci, &real) else {
-            continue;
-        };
-        let parent = dir.join(device);
-        let id = |f: &str| {
-            root.read_attr_opt(&parent.join(f))
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        };
-        let product = root
-            .read_attr_opt(&parent.join("product"))
-            .ok()
-            .flatten()
-            .map(|p| format!(" {p}"))
-            .unwrap_or_default();
-        let detail = format!(
-            "input device {}:{}{product} at USB {device}",
-            id("idVendor"),
-            id("idProduct")
-        );
-        if !found.iter().any(|(a, d)| *a == addr && *d == detail) {
-            found.push((addr, detail));
-        }
-    }
-    found
 }
