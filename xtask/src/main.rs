@@ -5,6 +5,7 @@
 //! 3 refused by a safety rule or problems found.
 
 mod apply;
+mod capture;
 mod inspect;
 mod plan;
 mod setup_cmd;
@@ -102,6 +103,15 @@ enum Command {
         #[arg(long, value_name = "FORMAT", value_parser = ["qm"])]
         print: Option<String>,
     },
+    /// Record the host at --root into a new directory that every command can replay (read-only).
+    Capture {
+        /// The directory to create (must not exist).
+        #[arg(short = 'o', long = "output", value_name = "OUT")]
+        output: PathBuf,
+        /// Replace MAC and IP addresses, serial numbers, host names and UUIDs, consistently.
+        #[arg(long)]
+        anonymize: bool,
+    },
     /// Proxmox VM config files: lint, re-render, show.
     #[command(subcommand)]
     Vm(VmCommand),
@@ -167,6 +177,7 @@ fn main() -> ExitCode {
             apply,
             print.is_some(),
         ),
+        Command::Capture { output, anonymize } => capture::run(&cli.common, &output, anonymize),
         Command::Vm(VmCommand::Lint { files }) => {
             vm::lint_files(&cli.common, &files, cli.common.root.is_some())
         }
