@@ -11,6 +11,7 @@ mod plan;
 mod setup_cmd;
 mod setup_host;
 mod test_cmd;
+mod vbios_cmd;
 mod verify;
 mod vm;
 
@@ -112,6 +113,9 @@ enum Command {
         #[arg(long)]
         anonymize: bool,
     },
+    /// PCI option ROMs: check, build from EFI drivers, extract from vendor firmware.
+    #[command(subcommand)]
+    Vbios(vbios_cmd::VbiosCommand),
     /// Proxmox VM config files: lint, re-render, show.
     #[command(subcommand)]
     Vm(VmCommand),
@@ -177,6 +181,7 @@ fn main() -> ExitCode {
             apply,
             print.is_some(),
         ),
+        Command::Vbios(cmd) => vbios_cmd::run(&cli.common, cmd),
         Command::Capture { output, anonymize } => capture::run(&cli.common, &output, anonymize),
         Command::Vm(VmCommand::Lint { files }) => {
             vm::lint_files(&cli.common, &files, cli.common.root.is_some())
