@@ -74,6 +74,9 @@ struct DeviceJson<'a> {
     vendor_name: Option<&'static str>,
     device_name: Option<&'static str>,
     roles: Vec<&'static str>,
+    /// Whether the device has an expansion ROM BAR the host can read its ROM from (extension;
+    /// `null` when `resource` is missing).
+    rom_bar: Option<bool>,
     /// Kernel modules whose aliases match the device (extension; `lspci -k`'s "Kernel modules").
     modules: Vec<&'a str>,
 }
@@ -150,6 +153,7 @@ fn report<'a>(host: &'a Host, aliases: Option<&'a ModuleAliases>) -> Report<'a> 
                 .iter()
                 .map(|r| r.role.name())
                 .collect(),
+            rom_bar: d.rom_bar,
             modules: modules(aliases, d),
         })
         .collect();
@@ -201,6 +205,12 @@ fn device_lines(out: &mut String, host: &Host, d: &PciDevice, aliases: Option<&M
         "  {} [{}] {class_name}: {vendor} {device} [{}:{}]  driver: {driver}",
         d.address, d.class, d.vendor, d.device
     );
+    if d.class.is_display() && d.rom_bar == Some(false) {
+        let _ = writeln!(
+            out,
+            "      no ROM BAR: a VM needs romfile= for it (the kernel's \"Invalid PCI ROM header signature\" is this)"
+        );
+    }
     let mods = modules(aliases, d);
     if !mods.is_empty() {
         let _ = writeln!(out, "      kernel modules: {}", mods.join(", "));

@@ -238,6 +238,28 @@ pub fn findings(root: &SysRoot, host: &Host) -> anyhow::Result<Vec<Finding>> {
         for (key, h) in hostpcis(&config) {
             if let Some(rom) = &h.romfile {
                 let path = crate::vm::romfile_path(root, rom);
+                let ovmf = config.get("bios") == Some("ovmf");
+                let ids = host.pci.devices.iter().find(|d| {
+                    let a = d.address;
+                    h.host
+                        .iter()
+                        .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
+                });
+                if let (Ok(Some(bytes)), Some(d)) = (root.read_bytes_opt(&path), ids)
+                    && let Err(why) = crate::vm::rom_loads(&bytes, d.vendor.0, d.device.0, ovmf)
+                {
+                    out.push(finding(
+                        "romfile-unloadable",
+                        format!(
+                            "VM {vmid} {key}: {} would not load {} for {}:{}: {why}",
+                            if ovmf { "OVMF" } else { "SeaBIOS" },
+                            path.display(),
+                            d.vendor,
+                            d.device
+                        ),
+                        "build a ROM for this device: vfiokit vbios extract FIRMWARE --device VID:DID --rom OUT",
+                    ));
+                }
                 if !path.exists() {
                     out.push(finding(
                         "romfile-missing",

@@ -242,6 +242,9 @@ pub fn plan_vm(
     }
 
     if let Some(igd) = req.igd {
+        let Some(d) = host.device(igd) else {
+            bail!("no PCI device {igd} on this host");
+        };
         let key = match hostpci_for(&config, igd) {
             Some(k) => k,
             None if config.get("hostpci0").is_none() => "hostpci0".to_string(),
@@ -253,7 +256,18 @@ pub fn plan_vm(
         if let Some(rom) = &req.romfile {
             value.set("romfile", rom);
             let rom_path = romfile_path(root, rom);
-            if !rom_path.exists() {
+            if let Some(bytes) = root.read_bytes_opt(&rom_path)? {
+                let ovmf = config.get("bios") == Some("ovmf");
+                if let Err(why) = rom_loads(&bytes, d.vendor.0, d.device.0, ovmf) {
+                    return Ok(Err(Refusal(format!(
+                        "refused: {} would not load from {} for {igd} ({}:{}): {why}\n",
+                        if ovmf { "OVMF" } else { "SeaBIOS" },
+                        rom_path.display(),
+                        d.vendor,
+                        d.device
+                    ))));
+                }
+            } else {
                 notes.push(format!(
                     "warning: {} does not exist yet: put the VBIOS there before starting the VM (`vfiokit vbios` builds and checks one)",
                     rom_path.display()
@@ -578,7 +592,7 @@ pub fn lint_files(common: &Common, files: &[PathBuf], with_host: bool) -> anyhow
         let mut diags = match (&root, &host) {
             (Some(root), Some(host)) => {
                 let mut d = lint_with_host(config, &options, Some(&host_functions(host)));
-                d.extend(romfile_checks(root, config));
+                d.extend(romfile_checks(root, host, config));
                 d
             }
             _ => lint(config, &options),
@@ -648,6 +662,19 @@ fn shared_devices(file: &Path, config: &VmConfig, all: &[(&PathBuf, VmConfig)]) 
     out
 }
 
+/// Whether the VM's firmware would load the ROM for `vendor:device`: OVMF needs an X64 EFI
+/// driver image, SeaBIOS a legacy image whose ids match and whose checksum is zero.
+pub fn rom_loads(bytes: &[u8], vendor: u16, device: u16, ovmf: bool) -> Result<(), String> {
+    if ovmf {
+        return vfiokit_vbios::check_romfile(bytes, vendor, device);
+    }
+    let rom = vfiokit_vbios::Rom::parse(bytes).map_err(|e| e.to_string())?;
+    match rom.verdict(Some((vendor, device))).seabios {
+        vfiokit_vbios::Load::Loads { .. } => Ok(()),
+        vfiokit_vbios::Load::Not { reason } => Err(reason),
+    }
+}
+
 /// Where a `romfile=` value points: under `/usr/share/kvm` unless absolute.
 pub fn romfile_path(root: &SysRoot, rom: &str) -> PathBuf {
     if rom.starts_with('/') {
@@ -658,8 +685,9 @@ pub fn romfile_path(root: &SysRoot, rom: &str) -> PathBuf {
 }
 
 /// Checks that need files of the host: the ROM files named by `romfile=`.
-fn romfile_checks(root: &SysRoot, config: &VmConfig) -> Vec<Diagnostic> {
+fn romfile_checks(root: &SysRoot, host: &Host, config: &VmConfig) -> Vec<Diagnostic> {
     let mut out = Vec::new();
+    let ovmf = config.get("bios") == Some("ovmf");
     for e in config.entries() {
         if !matches!(e.section, vfiokit_vmconf::Section::Main) || !e.key.starts_with("hostpci") {
             continue;
@@ -667,19 +695,50 @@ fn romfile_checks(root: &SysRoot, config: &VmConfig) -> Vec<Diagnostic> {
         let Ok(h) = HostPci::parse(e.value) else {
             continue;
         };
-        if let Some(rom) = &h.romfile {
-            let path = romfile_path(root, rom);
-            if !path.exists() {
-                out.push(Diagnostic {
-                    line: Some(e.line),
-                    severity: Severity::Warning,
-                    message: format!(
+        let Some(rom) = &h.romfile else { continue };
+        let path = romfile_path(root, rom);
+        let diag = |severity, message| Diagnostic {
+            line: Some(e.line),
+            severity,
+            message,
+        };
+        let bytes = match root.read_bytes_opt(&path) {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                out.push(diag(
+                    Severity::Warning,
+                    format!(
                         "{}: romfile {rom} does not exist ({})",
                         e.key,
                         path.display()
                     ),
-                });
+                ));
+                continue;
             }
+            Err(err) => {
+                out.push(diag(Severity::Error, format!("{}: {err}", e.key)));
+                continue;
+            }
+        };
+        let device = host.pci.devices.iter().find(|d| {
+            let a = d.address;
+            h.host
+                .iter()
+                .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
+        });
+        if let Some(d) = device
+            && let Err(why) = rom_loads(&bytes, d.vendor.0, d.device.0, ovmf)
+        {
+            out.push(diag(
+                Severity::Error,
+                format!(
+                    "{}: {} would not load romfile {rom} for {}:{}: {why}",
+                    e.key,
+                    if ovmf { "OVMF" } else { "SeaBIOS" },
+                    d.vendor,
+                    d.device
+                ),
+            ));
         }
     }
     out

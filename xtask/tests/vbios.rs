@@ -1,5 +1,6 @@
 //! `vbios check|build|extract` end to end, on inputs built here.
 
+use std::fs;
 use std::path::Path;
 use std::process::Command;
 
@@ -217,4 +218,89 @@ fn extract_lists_writes_and_goes_straight_to_a_rom() {
         out.contains("offset 0x8c: firmware volume (FvLength"),
         "{out}"
     );
+}
+
+/// setup-vm, verify and vm lint check a VM's romfile with the vbios crate.
+#[test]
+fn romfiles_are_checked_where_vms_use_them() {
+    let (dir, root) = vfiokit_fakesys::copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let kvm = dir.path().join("usr/share/kvm");
+    fs::create_dir_all(&kvm).unwrap();
+    // A ROM with the GOP for 8086:3e92, built by vbios build: accepted for VM 100 (OVMF).
+    let pe = dir.path().join("gop.efi");
+    fs::write(&pe, gop_pe()).unwrap();
+    let good = kvm.join("igd.rom");
+    let (code, _, err) = vfiokit(&[
+        "vbios",
+        "build",
+        "--vendor",
+        "8086",
+        "--device",
+        "3e92",
+        "-o",
+        s(&good),
+        s(&pe),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r = s(root.root());
+    let (code, out, err) = vfiokit(&[
+        "setup-vm",
+        "--root",
+        r,
+        "--vmid",
+        "100",
+        "--igd",
+        "00:02.0",
+        "--romfile",
+        "igd.rom",
+    ]);
+    assert_eq!(code, 0, "{err}{out}");
+    // A ROM OVMF cannot load (here: no image at all) is refused before the VM ever starts.
+    // (A ROM built for another device id still loads: OVMF ignores the PCIR ids.)
+    fs::write(kvm.join("junk.rom"), [0xffu8; 1024]).unwrap();
+    let (code, _, err) = vfiokit(&[
+        "setup-vm",
+        "--root",
+        r,
+        "--vmid",
+        "100",
+        "--igd",
+        "00:02.0",
+        "--romfile",
+        "junk.rom",
+    ]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("OVMF would not load") && err.contains("junk.rom"),
+        "{err}"
+    );
+    // verify and vm lint --root flag a VM config naming the junk ROM.
+    let conf = dir.path().join("etc/pve/qemu-server/100.conf");
+    let text = fs::read_to_string(&conf).unwrap().replace(
+        "machine:",
+        "hostpci0: 0000:00:02.0,legacy-igd=1,romfile=junk.rom\nmachine:",
+    );
+    fs::write(&conf, text).unwrap();
+    let (code, out, _) = vfiokit(&["verify", "--root", r]);
+    assert_eq!(code, 3);
+    assert!(
+        out.contains("romfile-unloadable") && out.contains("junk.rom"),
+        "{out}"
+    );
+    let (code, out, _) = vfiokit(&["vm", "lint", "--root", r, s(&conf)]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("OVMF would not load romfile junk.rom"),
+        "{out}"
+    );
+    // inspect says the iGPU has no ROM BAR of its own.
+    let (_, out, _) = vfiokit(&["inspect", "--root", r, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let igpu = v["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["address"] == "0000:00:02.0")
+        .unwrap();
+    assert_eq!(igpu["rom_bar"], false);
 }

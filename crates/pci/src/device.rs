@@ -40,6 +40,10 @@ pub struct PciDevice {
     pub physfn: Option<PciAddress>,
     /// A `vfio-dev` directory exists: bound to vfio-pci or to a vfio variant driver.
     pub vfio_dev: bool,
+    /// Whether the function has an expansion ROM BAR (line 7 of `resource`, type-0 headers):
+    /// without one the host cannot hand the VM a ROM and `romfile=` must supply it (an Intel iGPU
+    /// has none, which is what "Invalid PCI ROM header signature" means). `None` when unknown.
+    pub rom_bar: Option<bool>,
     /// Capabilities from the binary `config` file, when it was readable.
     pub config: Option<ConfigSpace>,
 }
@@ -221,9 +225,29 @@ pub fn read_device(
         parent: parent_function(&dir),
         physfn,
         vfio_dev: dir.join("vfio-dev").is_dir(),
+        rom_bar: rom_bar(root, &dir, problems),
         config: config.map(|(cs, _)| cs),
         sysfs_path: dir,
     })
+}
+
+/// Reads the ROM BAR line of `resource` (the seventh: six BARs, then the ROM).
+fn rom_bar(root: &SysRoot, dir: &Path, problems: &mut Vec<SysError>) -> Option<bool> {
+    let path = dir.join("resource");
+    let text = note(problems, root.read_attr_opt(&path)).flatten()?;
+    let line = text.lines().nth(6)?;
+    let mut fields = line.split_whitespace().map(vfiokit_sysfs::parse_hex);
+    match (fields.next().flatten(), fields.next().flatten()) {
+        (Some(start), Some(end)) => Some(end > start),
+        _ => {
+            problems.push(SysError::Parse {
+                path,
+                expected: "start end flags on the ROM line",
+                found: line.to_string(),
+            });
+            None
+        }
+    }
 }
 
 /// The config space's capabilities and its revision byte.
