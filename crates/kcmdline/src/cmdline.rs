@@ -86,7 +86,11 @@ fn unterminated(word: &str) -> bool {
 }
 
 pub(crate) fn valid_key(key: &str) -> bool {
-    !key.is_empty() && key != "--" && !key.contains(|c| is_blank(c) || c == '=' || c == '"')
+    // A key of only `-` and `_` could be (or, since `-` and `_` are the same to the kernel,
+    // turn an existing word into) the `--` that ends the kernel's parameters.
+    !key.is_empty()
+        && !key.chars().all(|c| c == '-' || c == '_')
+        && !key.contains(|c| is_blank(c) || c == '=' || c == '"')
 }
 
 /// Values may hold spaces and tabs (they are then quoted) but no line break and no `"`: the
@@ -359,6 +363,18 @@ mod tests {
         );
         assert_eq!(c.init_args(), ["single"]);
         assert!(!c.has("single"));
+    }
+
+    #[test]
+    fn no_edit_can_make_the_parameter_separator() {
+        // Found by the set-then-get law: `-_` equals `--` to the kernel's name matching.
+        let mut c = Cmdline::parse("--=");
+        assert!(!c.set("-_", None));
+        assert!(!c.set("--", Some("x")));
+        assert_eq!(c.render(), "--=");
+        let mut c = Cmdline::parse("quiet");
+        assert!(!c.set("__", None));
+        assert_eq!(c.render(), "quiet");
     }
 
     #[test]
