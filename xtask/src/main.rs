@@ -7,6 +7,7 @@
 mod apply;
 mod capture;
 mod inspect;
+mod mapping;
 mod plan;
 mod setup_cmd;
 mod setup_host;
@@ -76,7 +77,14 @@ enum Command {
     /// Restore the files the last --apply changed, byte for byte.
     Undo,
     /// Audit the host and its VM configs against every rule; exit 3 when something is wrong.
-    Verify,
+    Verify {
+        /// Also check the cluster mappings against another node's recorded host (NAME=ROOT).
+        #[arg(long = "node", value_name = "NAME=ROOT", num_args = 1..)]
+        nodes: Vec<mapping::Node>,
+    },
+    /// Proxmox cluster resource mappings.
+    #[command(subcommand)]
+    Mapping(MappingCommand),
     /// Plan (or, with --apply, make) the VM config changes that give it the iGPU, devices and USB devices.
     SetupVm {
         /// The VM id (`/etc/pve/qemu-server/<vmid>.conf`).
@@ -100,6 +108,10 @@ enum Command {
         /// Write the config. Without it nothing changes.
         #[arg(long)]
         apply: bool,
+        /// Use this cluster resource mapping (`/etc/pve/mapping/pci.cfg`, `usb.cfg`) instead of
+        /// host addresses; a mapping of an Intel iGPU at 00:02.0 on every node is set up in legacy mode.
+        #[arg(long, value_name = "ID")]
+        mapping: Option<String>,
         /// Print the equivalent `qm set` command instead of a diff.
         #[arg(long, value_name = "FORMAT", value_parser = ["qm"])]
         print: Option<String>,
@@ -122,6 +134,41 @@ enum Command {
     /// Run the whole test suite (for developers; installs pciutils first when run as root).
     #[command(hide = true)]
     Test,
+}
+
+#[derive(Debug, Subcommand)]
+enum MappingCommand {
+    /// Plan (or --apply) `/etc/pve/mapping/pci.cfg` (and `usb.cfg`) entries for a device on every node.
+    Plan {
+        /// The mapping id (`igpu`).
+        #[arg(long)]
+        name: String,
+        /// The PCI device, `VID:DID` (`8086:3e92`).
+        #[arg(long, value_parser = parse_pci_id)]
+        device: (vfiokit_pci::VendorId, u16),
+        /// A USB device to map under the same id, `VID:PID`.
+        #[arg(long)]
+        usb: Option<vfiokit_usbredir::UsbId>,
+        /// A node and its recorded host (a capture, or `/` for this node): `NAME=ROOT`.
+        #[arg(long = "node", value_name = "NAME=ROOT", required = true, num_args = 1..)]
+        nodes: Vec<mapping::Node>,
+        /// Which device on a node with several: `NAME=ADDR`.
+        #[arg(long = "path", value_name = "NAME=ADDR", num_args = 1..)]
+        paths: Vec<mapping::NodePath>,
+        /// Write the files under --root (the root holding /etc/pve).
+        #[arg(long)]
+        apply: bool,
+    },
+}
+
+/// `VID:DID`, four hex digits each.
+fn parse_pci_id(s: &str) -> Result<(vfiokit_pci::VendorId, u16), String> {
+    let (v, d) = s
+        .split_once(':')
+        .ok_or_else(|| format!("expected VID:DID, got {s:?}"))?;
+    let v: vfiokit_pci::VendorId = v.parse().map_err(|e: vfiokit_pci::Error| e.to_string())?;
+    let d: vfiokit_pci::DeviceId = d.parse().map_err(|e: vfiokit_pci::Error| e.to_string())?;
+    Ok((v, d.0))
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,7 +205,25 @@ fn main() -> ExitCode {
             apply,
         } => setup_cmd::setup_host(&cli.common, &devices, &force_collateral, apply),
         Command::Undo => setup_cmd::undo(&cli.common),
-        Command::Verify => verify::run(&cli.common),
+        Command::Verify { nodes } => verify::run(&cli.common, &nodes),
+        Command::Mapping(MappingCommand::Plan {
+            name,
+            device,
+            usb,
+            nodes,
+            paths,
+            apply,
+        }) => mapping::run_plan(
+            &cli.common,
+            &mapping::MappingRequest {
+                name,
+                device,
+                usb,
+                nodes,
+                paths,
+            },
+            apply,
+        ),
         Command::SetupVm {
             vmid,
             igd,
@@ -166,6 +231,7 @@ fn main() -> ExitCode {
             usb,
             romfile,
             clone_from,
+            mapping,
             apply,
             print,
         } => vm::setup_vm(
@@ -177,6 +243,7 @@ fn main() -> ExitCode {
                 usb,
                 romfile,
                 clone_from,
+                mapping,
             },
             apply,
             print.is_some(),

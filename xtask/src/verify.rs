@@ -344,10 +344,31 @@ fn check_vm_device(
 }
 
 /// `verify [--json]`: exit 0 when nothing is wrong, 3 otherwise.
-pub fn run(common: &Common) -> anyhow::Result<ExitCode> {
+pub fn run(common: &Common, nodes: &[crate::mapping::Node]) -> anyhow::Result<ExitCode> {
     let root = common.open_root()?;
     let host = Host::scan(&root)?;
-    let found = findings(&root, &host)?;
+    let mut found = findings(&root, &host)?;
+    // Cluster mappings: this node's entries against this host, and any other recorded node's.
+    let local = root
+        .read_attr_opt(&root.etc("hostname"))?
+        .map(|h| h.trim().to_string());
+    let mut checks: Vec<(String, Host)> = Vec::new();
+    for n in nodes {
+        let node_root = vfiokit_sysfs::SysRoot::new(&n.root)?;
+        checks.push((n.name.clone(), Host::scan(&node_root)?));
+    }
+    if let Some(local) = local.filter(|l| !nodes.iter().any(|n| &n.name == l)) {
+        checks.push((local, host));
+    }
+    for (node, node_host) in &checks {
+        for (id, message) in crate::mapping::check_node(&root, node, node_host) {
+            found.push(finding(
+                "mapping-invalid",
+                format!("mapping '{id}': {message}"),
+                format!("re-plan it: vfiokit mapping plan --name {id} …"),
+            ));
+        }
+    }
     if common.json {
         println!(
             "{}",

@@ -36,6 +36,92 @@ pub struct VmRequest {
     pub romfile: Option<String>,
     /// A config to copy `smbios1` and `vmgenid` from.
     pub clone_from: Option<PathBuf>,
+    /// A cluster resource mapping to use instead of host addresses.
+    pub mapping: Option<String>,
+}
+
+/// A mapping from `/etc/pve/mapping/{pci,usb}.cfg`, as setup-vm uses it.
+struct ResolvedMapping {
+    id: String,
+    /// A PCI mapping exists under this id.
+    pci: bool,
+    /// Its entries are all one Intel function at 00:02.0, one per node: a legacy-mode iGPU.
+    igd: bool,
+    /// The mapped `vendor:device`.
+    ids: (u16, u16),
+    /// A USB mapping exists under this id.
+    usb: bool,
+}
+
+/// Reads the mapping `id` and checks Proxmox's legacy-IGD rules against every node's entry.
+fn resolve_mapping(root: &SysRoot, id: &str) -> anyhow::Result<Result<ResolvedMapping, Refusal>> {
+    if !crate::mapping::valid_config_id(id) {
+        bail!("invalid mapping id {id:?}: Proxmox ids are [a-z][a-z0-9_-]+");
+    }
+    let read = |kind: &str| -> anyhow::Result<Option<vfiokit_vmconf::MappingSection>> {
+        let path = crate::mapping::mapping_path(root, kind);
+        let Some(text) = root.read_attr_opt(&path)? else {
+            return Ok(None);
+        };
+        Ok(vfiokit_vmconf::MappingFile::parse(&text)
+            .sections()
+            .into_iter()
+            .find(|s| s.id == id))
+    };
+    let (pci, usb) = (read("pci")?, read("usb")?);
+    if pci.is_none() && usb.is_none() {
+        bail!(
+            "PCI device mapping not found for '{id}' (looked in {} and {})",
+            crate::mapping::mapping_path(root, "pci").display(),
+            crate::mapping::mapping_path(root, "usb").display()
+        );
+    }
+    let items: Vec<vfiokit_vmconf::PciMapItem> = pci
+        .iter()
+        .flat_map(|s| s.maps.iter())
+        .filter_map(|(_, v)| vfiokit_vmconf::PciMapItem::parse(v).ok())
+        .collect();
+    let at_02 = |i: &vfiokit_vmconf::PciMapItem| {
+        i.path.len() == 1
+            && i.path[0].matches(0, 0, 2, 0)
+            && i.path[0].function.is_some()
+            && i.id.starts_with("8086:")
+    };
+    let igd = !items.is_empty() && items.iter().all(at_02);
+    if igd {
+        let mut nodes: Vec<&str> = items.iter().map(|i| i.node.as_str()).collect();
+        nodes.sort();
+        if let Some(w) = nodes.windows(2).find(|w| w[0] == w[1]) {
+            return Ok(Err(Refusal(format!(
+                "refused: mapping '{id}' has two entries for node {}: legacy IGD assignment is not compatible with alternate devices\n",
+                w[0]
+            ))));
+        }
+    }
+    let ids = items
+        .first()
+        .and_then(|i| i.id.split_once(':'))
+        .and_then(|(v, d)| {
+            Some((
+                u16::from_str_radix(v, 16).ok()?,
+                u16::from_str_radix(d, 16).ok()?,
+            ))
+        })
+        .unwrap_or((0, 0));
+    Ok(Ok(ResolvedMapping {
+        id: id.to_string(),
+        pci: pci.is_some(),
+        igd,
+        ids,
+        usb: usb.is_some(),
+    }))
+}
+
+/// The hostpci key that already uses mapping `id`.
+fn hostpci_with_mapping(config: &VmConfig, id: &str) -> Option<String> {
+    hostpcis(config)
+        .into_iter()
+        .find_map(|(k, h)| (h.mapping.as_deref() == Some(id)).then_some(k))
 }
 
 /// Where the VM's config is: `/etc/pve/qemu-server/<vmid>.conf`, else the first
@@ -241,30 +327,91 @@ pub fn plan_vm(
         }
     }
 
-    if let Some(igd) = req.igd {
-        let Some(d) = host.device(igd) else {
-            bail!("no PCI device {igd} on this host");
-        };
-        let key = match hostpci_for(&config, igd) {
+    let mapping = match &req.mapping {
+        Some(id) => match resolve_mapping(root, id)? {
+            Ok(m) => Some(m),
+            Err(r) => return Ok(Err(r)),
+        },
+        None => None,
+    };
+    if let Some(m) = &mapping {
+        if m.pci && !m.igd && hostpci_with_mapping(&config, &m.id).is_none() {
+            let key = free_key(&config, "hostpci", 15)?;
+            set(
+                &mut config,
+                &key,
+                &format!("mapping={}", m.id),
+                format!(
+                    "the PCI device of cluster mapping '{}', resolved on each node at start",
+                    m.id
+                ),
+                &mut reasons,
+            );
+        }
+        let has_usb = config
+            .keys()
+            .into_iter()
+            .filter(|k| usb_index(k).is_some())
+            .any(|k| {
+                config
+                    .get(k)
+                    .and_then(|v| UsbEntry::parse(v).ok())
+                    .is_some_and(|u| u.mapping.as_deref() == Some(m.id.as_str()))
+            });
+        if m.usb && !has_usb {
+            let used: Vec<u32> = config.keys().into_iter().filter_map(usb_index).collect();
+            let n =
+                next_free_usb(&used, true).ok_or_else(|| anyhow::anyhow!("no free usbN left"))?;
+            set(
+                &mut config,
+                &format!("usb{n}"),
+                &format!("mapping={}", m.id),
+                format!("the USB device of cluster mapping '{}'", m.id),
+                &mut reasons,
+            );
+        }
+    }
+    // The legacy-mode iGPU: a host address (--igd), or a cluster mapping whose every entry is
+    // an Intel device at 00:02.0 (--mapping).
+    let igd_source = match (req.igd, &mapping) {
+        (Some(igd), _) => {
+            let Some(d) = host.device(igd) else {
+                bail!("no PCI device {igd} on this host");
+            };
+            Some((
+                igd.to_string(),
+                hostpci_for(&config, igd),
+                (d.vendor.0, d.device.0),
+                format!("the iGPU {igd}"),
+            ))
+        }
+        (None, Some(m)) if m.igd => Some((
+            format!("mapping={}", m.id),
+            hostpci_with_mapping(&config, &m.id),
+            m.ids,
+            format!("the iGPU of mapping '{}' (00:02.0 on every node)", m.id),
+        )),
+        _ => None,
+    };
+    if let Some((host_value, existing, (vendor, device), label)) = igd_source {
+        let key = match existing {
             Some(k) => k,
             None if config.get("hostpci0").is_none() => "hostpci0".to_string(),
             None => free_key(&config, "hostpci", 15)?,
         };
         let mut value =
-            PropertyString::parse(config.get(&key).unwrap_or(&igd.to_string()), Some("host"));
+            PropertyString::parse(config.get(&key).unwrap_or(&host_value), Some("host"));
         value.set("legacy-igd", "1");
         if let Some(rom) = &req.romfile {
             value.set("romfile", rom);
             let rom_path = romfile_path(root, rom);
             if let Some(bytes) = root.read_bytes_opt(&rom_path)? {
                 let ovmf = config.get("bios") == Some("ovmf");
-                if let Err(why) = rom_loads(&bytes, d.vendor.0, d.device.0, ovmf) {
+                if let Err(why) = rom_loads(&bytes, vendor, device, ovmf) {
                     return Ok(Err(Refusal(format!(
-                        "refused: {} would not load from {} for {igd} ({}:{}): {why}\n",
+                        "refused: {} would not load from {} for {label} ({vendor:04x}:{device:04x}): {why}\n",
                         if ovmf { "OVMF" } else { "SeaBIOS" },
                         rom_path.display(),
-                        d.vendor,
-                        d.device
                     ))));
                 }
             } else {
@@ -278,7 +425,7 @@ pub fn plan_vm(
             &mut config,
             &key,
             &value.render(),
-            format!("the iGPU {igd} in legacy mode: the VM's only display, at guest 00:02.0"),
+            format!("{label} in legacy mode: the VM's only display, at guest 00:02.0"),
             &mut reasons,
         );
 

@@ -1,0 +1,411 @@
+//! `vfiokit mapping plan`: Proxmox cluster resource mappings (`/etc/pve/mapping/pci.cfg`,
+//! `usb.cfg`) from each node's recorded host, and their check against a node's hardware.
+//!
+//! A mapping lets `hostpci0: mapping=igpu` resolve to each node's own device, so a VM can start
+//! on any node that has one. Proxmox checks at start that the node's entry still matches the
+//! hardware (`assert_valid`: id, subsystem id, IOMMU group); vfiokit checks the same earlier, and
+//! refuses an entry whose device would take host-critical functions with it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use vfiokit_iommu::{Host, assess};
+use vfiokit_pci::{PciAddress, PciDevice, VendorId};
+use vfiokit_sysfs::SysRoot;
+use vfiokit_usbredir::UsbId;
+use vfiokit_vmconf::{MappingFile, PciHostId, PciMapItem, UsbMapItem};
+
+use crate::Common;
+use crate::apply::{self, SystemRunner};
+use crate::plan::Plan;
+
+/// One node of the cluster: its name and the root of its recorded host (`/` for this node).
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The Proxmox node name.
+    pub name: String,
+    /// Where its host is readable.
+    pub root: PathBuf,
+}
+
+impl std::str::FromStr for Node {
+    type Err = String;
+    /// `NAME=ROOT`.
+    fn from_str(s: &str) -> Result<Node, String> {
+        let (name, root) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=ROOT, got {s:?}"))?;
+        if !valid_config_id(name) {
+            return Err(format!("invalid node name {name:?}"));
+        }
+        Ok(Node {
+            name: name.to_string(),
+            root: PathBuf::from(root),
+        })
+    }
+}
+
+/// A `NAME=ADDR` choice of the device on one node.
+#[derive(Debug, Clone)]
+pub struct NodePath {
+    /// Node name.
+    pub node: String,
+    /// The device's address there.
+    pub address: PciAddress,
+}
+
+impl std::str::FromStr for NodePath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<NodePath, String> {
+        let (node, addr) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected NODE=ADDR, got {s:?}"))?;
+        Ok(NodePath {
+            node: node.to_string(),
+            address: addr
+                .parse()
+                .map_err(|e: vfiokit_pci::Error| e.to_string())?,
+        })
+    }
+}
+
+/// Proxmox's `pve-configid`: `[a-z][a-z0-9_-]+`, case-insensitive. Also keeps ids from being paths.
+pub fn valid_config_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && id.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// `/etc/pve/mapping/<kind>.cfg` under the root that holds the cluster file system.
+pub fn mapping_path(root: &SysRoot, kind: &str) -> PathBuf {
+    root.etc("pve/mapping").join(format!("{kind}.cfg"))
+}
+
+/// The device (and the other functions of its slot in its IOMMU group, e.g. a GPU's audio) on
+/// one node, checked like `setup-host` checks it.
+fn node_entry(
+    node: &Node,
+    host: &Host,
+    vendor: VendorId,
+    device: u16,
+    chosen: Option<PciAddress>,
+) -> Result<PciMapItem, String> {
+    let matches: Vec<&PciDevice> = host
+        .pci
+        .devices
+        .iter()
+        .filter(|d| d.vendor == vendor && d.device.0 == device)
+        .collect();
+    let d = match (chosen, matches.as_slice()) {
+        (Some(a), _) => *matches
+            .iter()
+            .find(|d| d.address == a)
+            .ok_or_else(|| format!("node {}: {a} is not a {vendor}:{device:04x}", node.name))?,
+        (None, []) => {
+            return Err(format!(
+                "node {}: no {vendor}:{device:04x} on this host",
+                node.name
+            ));
+        }
+        (None, [one]) => *one,
+        (None, many) => {
+            let list: Vec<String> = many.iter().map(|d| d.address.to_string()).collect();
+            return Err(format!(
+                "node {}: {} devices {vendor}:{device:04x} ({}); choose one with --path {}=ADDR",
+                node.name,
+                many.len(),
+                list.join(", "),
+                node.name
+            ));
+        }
+    };
+    let group = d.iommu_group.ok_or_else(|| {
+        format!(
+            "node {}: {} has no IOMMU group (IOMMU off?)",
+            node.name, d.address
+        )
+    })?;
+    let a = assess(host, &[d.address], &[]).map_err(|e| format!("node {}: {e}", node.name))?;
+    if !a.harms.is_empty() {
+        let lost: Vec<String> = a
+            .harms
+            .iter()
+            .flat_map(|h| {
+                h.roles
+                    .iter()
+                    .map(move |r| format!("{} ({}: {})", h.address, r.role, r.detail))
+            })
+            .collect();
+        return Err(format!(
+            "node {}: giving {} to a VM takes host-critical functions with it: {}",
+            node.name,
+            d.address,
+            lost.join("; ")
+        ));
+    }
+    let same_slot: Vec<PciHostId> = a
+        .members
+        .iter()
+        .filter(|m| {
+            (m.domain, m.bus, m.device) == (d.address.domain, d.address.bus, d.address.device)
+        })
+        .filter_map(|m| m.to_string().parse().ok())
+        .collect();
+    Ok(PciMapItem {
+        node: node.name.clone(),
+        path: same_slot,
+        id: format!("{}:{}", d.vendor, d.device),
+        subsystem_id: match (d.subsystem_vendor, d.subsystem_device) {
+            (Some(v), Some(s)) => Some(format!("{v}:{s}")),
+            _ => None,
+        },
+        iommugroup: Some(group),
+        description: None,
+    })
+}
+
+/// What `mapping plan` was asked for.
+pub struct MappingRequest {
+    /// The mapping id.
+    pub name: String,
+    /// `VID:DID` of the PCI device.
+    pub device: (VendorId, u16),
+    /// A USB device to map under the same id.
+    pub usb: Option<UsbId>,
+    /// The nodes.
+    pub nodes: Vec<Node>,
+    /// Explicit device choices per node.
+    pub paths: Vec<NodePath>,
+}
+
+/// Plans the mapping files, or explains which node cannot serve.
+pub fn plan_mapping(root: &SysRoot, req: &MappingRequest) -> anyhow::Result<Result<Plan, String>> {
+    if !valid_config_id(&req.name) {
+        bail!(
+            "invalid mapping id {:?}: Proxmox ids are [a-z][a-z0-9_-]+",
+            req.name
+        );
+    }
+    let mut maps = Vec::new();
+    let mut usb_maps = Vec::new();
+    let mut refusals = Vec::new();
+    let mut description = None;
+    for node in &req.nodes {
+        let node_root = SysRoot::new(&node.root)
+            .with_context(|| format!("node {}: cannot read {}", node.name, node.root.display()))?;
+        let host = Host::scan(&node_root).with_context(|| format!("node {}", node.name))?;
+        let chosen = req
+            .paths
+            .iter()
+            .find(|p| p.node == node.name)
+            .map(|p| p.address);
+        match node_entry(node, &host, req.device.0, req.device.1, chosen) {
+            Ok(item) => {
+                if description.is_none()
+                    && let Some(d) = host
+                        .pci
+                        .devices
+                        .iter()
+                        .find(|d| d.vendor == req.device.0 && d.device.0 == req.device.1)
+                {
+                    description = d.device_name().map(str::to_string);
+                }
+                maps.push(item.render_canonical());
+            }
+            Err(why) => refusals.push(why),
+        }
+        if let Some(id) = req.usb {
+            let devices: Vec<_> = host.usb.devices.iter().filter(|d| d.id == id).collect();
+            match devices.as_slice() {
+                [] => refusals.push(format!("node {}: no USB device {id}", node.name)),
+                [_] => usb_maps.push(
+                    UsbMapItem {
+                        node: node.name.clone(),
+                        id: id.to_string(),
+                        path: None,
+                        description: None,
+                    }
+                    .render_canonical(),
+                ),
+                many => usb_maps.push(
+                    UsbMapItem {
+                        node: node.name.clone(),
+                        id: id.to_string(),
+                        // Several devices share the id there: pin the first by its port.
+                        path: Some(many[0].port.clone()),
+                        description: None,
+                    }
+                    .render_canonical(),
+                ),
+            }
+        }
+    }
+    if !refusals.is_empty() {
+        return Ok(Err(format!(
+            "refused: not every node can serve mapping '{}':\n  {}\n",
+            req.name,
+            refusals.join("\n  ")
+        )));
+    }
+    let mut plan = Plan::default();
+    let description = description.map(|d| format!("{d} (written by vfiokit mapping plan)"));
+    for (kind, items) in [("pci", &maps), ("usb", &usb_maps)] {
+        if items.is_empty() {
+            continue;
+        }
+        let path = mapping_path(root, kind);
+        let old = root
+            .read_bytes_opt(&path)?
+            .map(String::from_utf8)
+            .transpose()
+            .with_context(|| format!("{}: not UTF-8", path.display()))?;
+        let mut file = MappingFile::parse(old.as_deref().unwrap_or(""));
+        file.set_section(&req.name, items, description.as_deref());
+        let new = file.render();
+        let rel = path
+            .strip_prefix(root.root())
+            .map_or_else(|_| path.clone(), Path::to_path_buf);
+        let reasons = items.iter().map(|m| format!("map {m}")).collect();
+        plan.edit(rel, old, new, reasons);
+    }
+    Ok(Ok(plan))
+}
+
+/// `mapping plan`.
+pub fn run_plan(common: &Common, req: &MappingRequest, do_apply: bool) -> anyhow::Result<ExitCode> {
+    let root = common.open_root()?;
+    let plan = match plan_mapping(&root, req)? {
+        Ok(p) => p,
+        Err(refusal) => {
+            if common.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({ "refused": refusal }))?
+                );
+            } else {
+                eprint!("{refusal}");
+            }
+            return Ok(ExitCode::from(3));
+        }
+    };
+    if plan.is_empty() {
+        println!("nothing to do: mapping '{}' is already written", req.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if common.json && !do_apply {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::setup_cmd::plan_json(&plan))?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", plan.render());
+    if do_apply {
+        apply::apply(
+            &root,
+            &plan,
+            &format!("mapping plan --name {}", req.name),
+            &root,
+            &SystemRunner,
+        )?;
+        println!("applied; `vfiokit undo` restores the previous files");
+    } else {
+        println!("(nothing is written without --apply)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Proxmox's `assert_valid` for one node: each PCI map entry of that node against its host.
+/// Returns (mapping id, message) for every entry that no longer matches.
+pub fn check_node(cluster: &SysRoot, node: &str, host: &Host) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(Some(text)) = cluster.read_attr_opt(&mapping_path(cluster, "pci")) else {
+        return out;
+    };
+    for section in MappingFile::parse(&text).sections() {
+        for (line, value) in &section.maps {
+            let Ok(item) = PciMapItem::parse(value) else {
+                out.push((
+                    section.id.clone(),
+                    format!("line {line}: cannot parse map entry {value:?}"),
+                ));
+                continue;
+            };
+            if item.node != node {
+                continue;
+            }
+            let Some(first) = item.path.first() else {
+                continue;
+            };
+            let device = host.pci.devices.iter().find(|d| {
+                let a = d.address;
+                first.matches(a.domain, a.bus, a.device, a.function)
+            });
+            let problem = match device {
+                None => Some(format!("no PCI device found for '{first}'")),
+                Some(d) => {
+                    let id = format!("{}:{}", d.vendor, d.device);
+                    let sub = match (d.subsystem_vendor, d.subsystem_device) {
+                        (Some(v), Some(s)) => Some(format!("{v}:{s}")),
+                        _ => None,
+                    };
+                    if !item.id.eq_ignore_ascii_case(&id) {
+                        Some(format!(
+                            "id '{}' does not match the device's '{id}'",
+                            item.id
+                        ))
+                    } else if item
+                        .subsystem_id
+                        .as_deref()
+                        .is_some_and(|s| Some(s.to_ascii_lowercase()) != sub)
+                    {
+                        Some(format!(
+                            "subsystem-id '{}' does not match the device's '{}'",
+                            item.subsystem_id.as_deref().unwrap_or_default(),
+                            sub.unwrap_or_default()
+                        ))
+                    } else if item.iommugroup.is_some() && item.iommugroup != d.iommu_group {
+                        Some(format!(
+                            "iommugroup '{}' does not match the device's '{}'",
+                            item.iommugroup.map(|g| g.to_string()).unwrap_or_default(),
+                            d.iommu_group
+                                .map(|g| g.to_string())
+                                .unwrap_or_else(|| "none".into())
+                        ))
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(p) = problem {
+                out.push((
+                    section.id.clone(),
+                    format!(
+                        "node {node}: PCI device mapping invalid (hardware probably changed): {p}"
+                    ),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_ids_are_proxmox_ids_and_never_paths() {
+        for ok in ["igpu", "pve1", "gpu-a_1", "Ab"] {
+            assert!(valid_config_id(ok), "{ok}");
+        }
+        for bad in ["", "a", "1gpu", "../x", "a/b", "a.b", "a b"] {
+            assert!(!valid_config_id(bad), "{bad}");
+        }
+        assert!("pve1=/".parse::<Node>().is_ok());
+        assert!("../x=/".parse::<Node>().is_err());
+        assert!("pve1".parse::<Node>().is_err());
+    }
+}
