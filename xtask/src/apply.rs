@@ -27,15 +27,179 @@ impl FileOps for SysRoot {
     fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, SysError> {
         self.read_bytes_opt(path)
     }
+    /// Writes where `path` really is, refusing links that lead out of the root.
     fn replace(&self, path: &Path, bytes: &[u8]) -> Result<(), SysError> {
-        if let Some(dir) = path.parent() {
+        let target = self.write_target(path)?;
+        if let Some(dir) = target.parent() {
             self.create_dir_all(dir)?;
         }
-        self.replace_file(path, bytes)
+        self.replace_file(&target, bytes)
     }
     fn remove(&self, path: &Path) -> Result<(), SysError> {
-        self.remove_file(path)
+        match std::fs::symlink_metadata(path) {
+            Ok(_) => self.remove_file(&self.write_target(path)?),
+            Err(_) => Ok(()),
+        }
     }
+}
+
+/// The file operations of a real run. `VFIOKIT_CRASH_AFTER=N` makes the process abort right
+/// after its N-th write (the journal counts as write 0): the crash-safety test kills a real
+/// process at every step this way, with nothing else changed.
+pub fn host_fs(root: &SysRoot) -> CrashingFs<'_> {
+    CrashingFs {
+        root,
+        after: std::env::var("VFIOKIT_CRASH_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok()),
+        done: std::cell::Cell::new(0),
+    }
+}
+
+/// [`FileOps`] on a [`SysRoot`] that can abort the process after a given number of writes.
+pub struct CrashingFs<'a> {
+    root: &'a SysRoot,
+    after: Option<usize>,
+    done: std::cell::Cell<usize>,
+}
+
+impl CrashingFs<'_> {
+    fn step(&self) {
+        let n = self.done.get() + 1;
+        self.done.set(n);
+        if self.after == Some(n) {
+            std::process::abort();
+        }
+    }
+}
+
+impl FileOps for CrashingFs<'_> {
+    fn read(&self, path: &Path) -> Result<Option<Vec<u8>>, SysError> {
+        self.root.read(path)
+    }
+    fn replace(&self, path: &Path, bytes: &[u8]) -> Result<(), SysError> {
+        self.root.replace(path, bytes)?;
+        self.step();
+        Ok(())
+    }
+    fn remove(&self, path: &Path) -> Result<(), SysError> {
+        self.root.remove(path)?;
+        self.step();
+        Ok(())
+    }
+}
+
+/// An exclusive lock held while files change: `/var/lock/vfiokit.lock` under the root, and for a
+/// VM config also Proxmox's `/var/lock/qemu-server/lock-<vmid>.conf`. Released on drop.
+pub struct Lock {
+    _files: Vec<std::fs::File>,
+}
+
+/// Takes the lock of the root (and of VM `vmid`'s config), or says who holds it.
+pub fn lock(root: &SysRoot, vmid: Option<u32>) -> anyhow::Result<Lock> {
+    let mut paths = vec![root.var_lock("vfiokit.lock")];
+    if let Some(id) = vmid {
+        paths.push(root.var_lock(format!("qemu-server/lock-{id}.conf")));
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        let target = root.write_target(&path)?;
+        if let Some(dir) = target.parent() {
+            root.create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&target)
+            .with_context(|| format!("cannot open the lock {}", target.display()))?;
+        match file.try_lock() {
+            Ok(()) => files.push(file),
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "{} is locked: another vfiokit (or Proxmox, for a VM config) is changing this host; try again when it has finished",
+                target.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => bail!("cannot lock {}: {e}", target.display()),
+        }
+    }
+    Ok(Lock { _files: files })
+}
+
+/// `--apply` on the real host changes root-owned files: refuse early, and say so, without euid 0.
+pub fn require_root(root: &SysRoot) -> anyhow::Result<()> {
+    if root.is_host() && vfiokit_sysfs::effective_uid().is_some_and(|uid| uid != 0) {
+        bail!(
+            "--apply on / changes root-owned files and runs update-initramfs: run it as root (euid 0)"
+        );
+    }
+    Ok(())
+}
+
+/// What every changing command does first. With `--apply`: check euid 0 on `/`, take the lock,
+/// roll back an interrupted apply (and say so). Without: only warn about an interrupted apply —
+/// a dry run writes nothing. The returned lock is held until dropped.
+pub fn prepare(root: &SysRoot, vmid: Option<u32>, do_apply: bool) -> anyhow::Result<Option<Lock>> {
+    if !do_apply {
+        if read_journal(root)?.is_some_and(|j| j.state == "applying") {
+            eprintln!(
+                "warning: an earlier apply was interrupted ({}); the next --apply or `undo` rolls it back first",
+                journal_path(root).display()
+            );
+        }
+        return Ok(None);
+    }
+    require_root(root)?;
+    let lock = lock(root, vmid)?;
+    if let Some(done) = recover(root, &host_fs(root))? {
+        eprintln!("{done}");
+    }
+    Ok(Some(lock))
+}
+
+/// Finishes what an interrupted apply left: a journal still in state `applying` means the
+/// process died between two writes. Every file it names is put back to its old content (files
+/// already back, or never written, are left alone); a file changed by someone else since stops
+/// the recovery with a message. Returns what was done, or `None` when nothing was interrupted.
+pub fn recover(root: &SysRoot, fs: &dyn FileOps) -> anyhow::Result<Option<String>> {
+    let Some(mut journal) = read_journal(root)? else {
+        return Ok(None);
+    };
+    if journal.state != "applying" {
+        return Ok(None);
+    }
+    let mut restored = Vec::new();
+    for f in &journal.files {
+        let path = root.path(&f.path);
+        let now = fs.read(&path)?;
+        let old = f.old.as_deref().map(str::as_bytes);
+        if now.as_deref() == old {
+            continue;
+        }
+        if now.as_deref() != Some(f.new.as_bytes()) {
+            bail!(
+                "{}: an interrupted `{}` left this file, and it changed since; compare it with the journal {} and fix it by hand",
+                path.display(),
+                journal.command,
+                journal_path(root).display()
+            );
+        }
+        match &f.old {
+            Some(old) => fs.replace(&path, old.as_bytes())?,
+            None => fs.remove(&path)?,
+        }
+        restored.push(f.path.display().to_string());
+    }
+    journal.state = "rolled-back".into();
+    write_journal(root, &journal)?;
+    Ok(Some(format!(
+        "an interrupted `{}` was rolled back{}",
+        journal.command,
+        if restored.is_empty() {
+            String::new()
+        } else {
+            format!(": restored {}", restored.join(", "))
+        }
+    )))
 }
 
 /// Runs the plan's commands on the real host.
@@ -98,7 +262,7 @@ pub fn journal_path(root: &SysRoot) -> PathBuf {
 }
 
 fn write_journal(root: &SysRoot, journal: &Journal) -> anyhow::Result<()> {
-    let path = journal_path(root);
+    let path = root.write_target(&journal_path(root))?;
     if let Some(dir) = path.parent() {
         root.create_dir_all(dir)?;
     }
@@ -167,6 +331,9 @@ pub fn apply(
         commands: Vec::new(),
     };
     write_journal(root, &journal)?;
+    if std::env::var("VFIOKIT_CRASH_AFTER").as_deref() == Ok("0") {
+        std::process::abort();
+    }
     for (i, f) in journal.files.iter().enumerate() {
         if let Err(e) = fs.replace(&root.path(&f.path), f.new.as_bytes()) {
             let failed = roll_back(root, fs, &journal.files[..i]);
@@ -228,6 +395,12 @@ pub fn undo(root: &SysRoot, fs: &dyn FileOps, runner: &dyn Runner) -> anyhow::Re
     };
     if journal.state == "undone" {
         bail!("the last apply ({}) is already undone", journal.command);
+    }
+    if journal.state == "rolled-back" {
+        bail!(
+            "the last apply ({}) was interrupted and has been rolled back: nothing to undo",
+            journal.command
+        );
     }
     for f in &journal.files {
         let path = root.path(&f.path);

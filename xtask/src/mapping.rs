@@ -276,6 +276,7 @@ pub fn plan_mapping(root: &SysRoot, req: &MappingRequest) -> anyhow::Result<Resu
 /// `mapping plan`.
 pub fn run_plan(common: &Common, req: &MappingRequest, do_apply: bool) -> anyhow::Result<ExitCode> {
     let root = common.open_root()?;
+    let _lock = apply::prepare(&root, None, do_apply)?;
     let plan = match plan_mapping(&root, req)? {
         Ok(p) => p,
         Err(refusal) => {

@@ -32,6 +32,7 @@ pub fn setup_host(
     do_apply: bool,
 ) -> anyhow::Result<ExitCode> {
     let root = common.open_root()?;
+    let _lock = apply::prepare(&root, None, do_apply)?;
     let host = Host::scan(&root)?;
     let request = Request {
         devices: devices.to_vec(),
@@ -87,7 +88,13 @@ pub fn setup_host(
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let journal = apply::apply(&root, &plan, &command, &root, &SystemRunner)?;
+    let journal = apply::apply(
+        &root,
+        &plan,
+        &command,
+        &apply::host_fs(&root),
+        &SystemRunner,
+    )?;
     if common.json {
         let mut v = plan_json(&plan);
         v["members"] = json!(members);
@@ -124,7 +131,14 @@ pub fn setup_host(
 /// `undo`: restores the files of the last apply.
 pub fn undo(common: &Common) -> anyhow::Result<ExitCode> {
     let root = common.open_root()?;
-    let journal = apply::undo(&root, &root, &SystemRunner)?;
+    apply::require_root(&root)?;
+    let _lock = apply::lock(&root, None)?;
+    // An interrupted apply is undone by rolling it back.
+    if let Some(done) = apply::recover(&root, &apply::host_fs(&root))? {
+        println!("{done}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let journal = apply::undo(&root, &apply::host_fs(&root), &SystemRunner)?;
     if common.json {
         println!(
             "{}",

@@ -654,6 +654,7 @@ pub fn setup_vm(
     print_qm: bool,
 ) -> anyhow::Result<ExitCode> {
     let root = common.open_root()?;
+    let _lock = apply::prepare(&root, Some(req.vmid), do_apply && !print_qm)?;
     let host = Host::scan(&root)?;
     let VmPlan { plan, qm } = match plan_vm(&root, &host, req)? {
         Ok(p) => p,

@@ -196,6 +196,11 @@ impl SysRoot {
         self.path("usr/share").join(rel)
     }
 
+    /// `/var/lock/<rel>`: lock files (`vfiokit.lock`; Proxmox's `qemu-server/lock-<vmid>.conf`).
+    pub fn var_lock(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path("var/lock").join(rel)
+    }
+
     /// `/var/lib/<rel>`: state kept by programs (vfiokit's journal lives in `var/lib/vfiokit`).
     pub fn var_lib(&self, rel: impl AsRef<Path>) -> PathBuf {
         self.path("var/lib").join(rel)
@@ -207,8 +212,53 @@ impl SysRoot {
         self.var_lib("vfiokit/capture/qemu-version")
     }
 
+    /// Checks that reading `path` stays inside the root: outside `/sys` (whose links the readers
+    /// resolve themselves, and where the cost of a realpath per attribute would add up), a path
+    /// that resolves out of the root — a planted `etc/default/grub` link to the real host — is
+    /// [`Error::LinkEscapes`]. A path that does not exist passes (the read reports it).
+    fn confine_read(&self, path: &Path) -> Result<()> {
+        if path.starts_with(self.root.join("sys")) || self.is_host() {
+            return Ok(());
+        }
+        match fs::canonicalize(path) {
+            Ok(real) if !real.starts_with(&self.canonical) => Err(Error::LinkEscapes {
+                path: path.to_path_buf(),
+                root: self.root.clone(),
+                target: real,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Where a write to `path` lands, checked to stay inside the root: the resolved target of an
+    /// existing file or link, or the resolved parent plus the name for a new file. The deepest
+    /// existing ancestor is resolved before anything is created, so a planted link to a directory
+    /// outside (`etc/modprobe.d` → `/etc/modprobe.d` of the real host) is refused, not followed.
+    pub fn write_target(&self, path: &Path) -> Result<PathBuf> {
+        if fs::symlink_metadata(path).is_ok() {
+            return self.resolve(path);
+        }
+        let name = path
+            .file_name()
+            .ok_or_else(|| parse_err(path, "a file path", &path.to_string_lossy()))?;
+        let parent = path.parent().unwrap_or(Path::new("/"));
+        let mut existing = parent;
+        let mut missing = Vec::new();
+        while fs::symlink_metadata(existing).is_err() {
+            missing.push(existing.file_name().unwrap_or_default().to_os_string());
+            existing = existing.parent().unwrap_or(Path::new("/"));
+        }
+        let mut real = self.resolve(existing)?;
+        for m in missing.iter().rev() {
+            real.push(m);
+        }
+        real.push(name);
+        Ok(real)
+    }
+
     /// The whole content of a file, or `None` when it does not exist.
     pub fn read_bytes_opt(&self, path: &Path) -> Result<Option<Vec<u8>>> {
+        self.confine_read(path)?;
         match fs::read(path) {
             Ok(b) => Ok(Some(b)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -237,18 +287,20 @@ impl SysRoot {
 
     /// The whole content of a file.
     pub fn read_bytes(&self, path: &Path) -> Result<Vec<u8>> {
+        self.confine_read(path)?;
         fs::read(path).map_err(io_err(path))
     }
 
     /// A text file, whole. Invalid UTF-8 is an error naming the path.
     pub fn read_text(&self, path: &Path) -> Result<String> {
         let bytes = self.read_bytes(path)?;
-        String::from_utf8(bytes).map_err(|e| {
-            parse_err(
-                path,
-                "UTF-8 text",
-                &String::from_utf8_lossy(e.as_bytes()[..e.utf8_error().valid_up_to()].as_ref()),
-            )
+        String::from_utf8(bytes).map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            expected: "UTF-8 text",
+            found: format!(
+                "a byte that is not UTF-8 at offset {}",
+                e.utf8_error().valid_up_to()
+            ),
         })
     }
 
@@ -440,6 +492,14 @@ impl SysRoot {
     }
 }
 
+/// The effective user id of this process (from its own `/proc/self/status`, not the root's):
+/// `--apply` on the real host needs 0. `None` where it cannot be read.
+pub fn effective_uid() -> Option<u32> {
+    let status = fs::read_to_string(Path::new("/proc/self/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
 /// Parses a hex number as sysfs writes it: `0x8086`, `0X8086` or `8086`, surrounding blanks ignored,
 /// at most 64 bits.
 pub fn parse_hex(text: &str) -> Option<u64> {
@@ -597,6 +657,49 @@ mod tests {
             .replace_file(&dir.path().join("no/such/file"), b"x")
             .unwrap_err();
         assert!(err.to_string().contains("no/such"), "{err}");
+    }
+
+    #[test]
+    fn reads_and_writes_through_links_out_of_the_root_are_refused() {
+        let (dir, root) = root();
+        let d = dir.path();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("grub"), "secret").unwrap();
+        fs::create_dir_all(d.join("etc/default")).unwrap();
+        symlink(outside.path().join("grub"), d.join("etc/default/grub")).unwrap();
+        symlink(outside.path(), d.join("etc/modprobe.d")).unwrap();
+        let grub = root.etc("default/grub");
+        assert!(matches!(
+            root.read_text(&grub),
+            Err(Error::LinkEscapes { .. })
+        ));
+        assert!(matches!(
+            root.write_target(&grub),
+            Err(Error::LinkEscapes { .. })
+        ));
+        let conf = root.etc("modprobe.d/vfio.conf");
+        assert!(matches!(
+            root.write_target(&conf),
+            Err(Error::LinkEscapes { .. })
+        ));
+        assert!(matches!(
+            root.write_target(&root.etc("modprobe.d/new/deeper.conf")),
+            Err(Error::LinkEscapes { .. })
+        ));
+        // Inside the root, a link is followed to its target; a new path lands where it says.
+        fs::write(d.join("etc/real.conf"), "x").unwrap();
+        symlink("../real.conf", d.join("etc/default/alias.conf")).unwrap();
+        let t = root.write_target(&root.etc("default/alias.conf")).unwrap();
+        assert!(t.ends_with("etc/real.conf"), "{}", t.display());
+        let n = root
+            .write_target(&root.path("var/lib/vfiokit/journal.json"))
+            .unwrap();
+        assert!(n.ends_with("var/lib/vfiokit/journal.json"));
+        // Bytes that are not UTF-8 are reported with their offset.
+        fs::write(d.join("etc/bad"), b"ok\n\xff").unwrap();
+        let err = root.read_text(&root.etc("bad")).unwrap_err().to_string();
+        assert!(err.contains("offset 3"), "{err}");
+        assert!(effective_uid().is_some());
     }
 
     #[test]
