@@ -256,11 +256,7 @@ pub fn plan_mapping(root: &SysRoot, req: &MappingRequest) -> anyhow::Result<Resu
             continue;
         }
         let path = mapping_path(root, kind);
-        let old = root
-            .read_bytes_opt(&path)?
-            .map(String::from_utf8)
-            .transpose()
-            .with_context(|| format!("{}: not UTF-8", path.display()))?;
+        let old = root.read_text_opt(&path)?;
         let mut file = MappingFile::parse(old.as_deref().unwrap_or(""));
         file.set_section(&req.name, items, description.as_deref());
         let new = file.render();

@@ -342,11 +342,7 @@ fn plan_modules(root: &SysRoot, plan: &mut Plan) -> anyhow::Result<bool> {
         .context("the running kernel's release")?;
     let version = kernel_version(&release);
     let path = root.etc("modules");
-    let old = root
-        .read_bytes_opt(&path)?
-        .map(String::from_utf8)
-        .transpose()
-        .with_context(|| format!("{}: not UTF-8", path.display()))?;
+    let old = root.read_text_opt(&path)?;
     let mut doc = ModulesFile::parse(old.as_deref().unwrap_or(""));
     problems_to_notes(plan, &path, doc.problems());
     let mut reasons = Vec::new();
@@ -395,11 +391,7 @@ fn plan_modprobe(
         || root.etc(VFIO_CONF),
         |f| root.etc("modprobe.d").join(&f.file),
     );
-    let old = root
-        .read_bytes_opt(&target)?
-        .map(String::from_utf8)
-        .transpose()
-        .with_context(|| format!("{}: not UTF-8", target.display()))?;
+    let old = root.read_text_opt(&target)?;
     let mut doc = ModprobeConf::parse(old.as_deref().unwrap_or(""));
     let mut reasons = Vec::new();
     if old.is_none() {

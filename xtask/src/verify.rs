@@ -92,6 +92,14 @@ fn hostpcis(config: &VmConfig) -> Vec<(String, HostPci)> {
 /// Runs every check.
 pub fn findings(root: &SysRoot, host: &Host) -> anyhow::Result<Vec<Finding>> {
     let mut out = Vec::new();
+    // What the scan could not read makes every other check less certain: say so first.
+    for p in &host.problems {
+        out.push(finding(
+            "unreadable",
+            p.to_string(),
+            "repair or restore the file; a recorded host may be incomplete (see CAPTURE-NOTES.txt)",
+        ));
+    }
     if !host.iommu.enabled {
         out.push(finding(
             "iommu-off",

@@ -917,7 +917,30 @@ pub fn fmt_file(file: &Path, canonical: bool) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", config.render());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(report_errors(file, &config))
+}
+
+/// For `fmt` and `show`: the output is printed either way, but a config Proxmox would reject or
+/// drop lines of says so on stderr, with file and line, and exits 3.
+fn report_errors(file: &Path, config: &VmConfig) -> ExitCode {
+    let errors: Vec<Diagnostic> = lint(
+        config,
+        &LintOptions {
+            vmid: None,
+            qemu: None,
+        },
+    )
+    .into_iter()
+    .filter(|d| d.severity == Severity::Error)
+    .collect();
+    for d in &errors {
+        eprintln!("{}", diag_text(file, d));
+    }
+    if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    }
 }
 
 /// `vm show FILE`: a typed view.
@@ -1001,5 +1024,5 @@ pub fn show_file(common: &Common, file: &Path) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(report_errors(file, &config))
 }

@@ -304,6 +304,15 @@ impl SysRoot {
         })
     }
 
+    /// A text file, whole, or `None` when it does not exist.
+    pub fn read_text_opt(&self, path: &Path) -> Result<Option<String>> {
+        match self.read_text(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(Error::Io { err, .. }) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A one-value sysfs attribute: the file's text without its trailing newline.
     pub fn read_attr(&self, path: &Path) -> Result<String> {
         let text = self.read_text(path)?;
