@@ -5,6 +5,7 @@
 //! 3 refused by a safety rule or problems found.
 
 mod apply;
+mod bench_cmd;
 mod capture;
 mod inspect;
 mod mapping;
@@ -131,6 +132,12 @@ enum Command {
     /// Proxmox VM config files: lint, re-render, show.
     #[command(subcommand)]
     Vm(VmCommand),
+    /// Generated hosts for benchmarks and tests (for developers).
+    #[command(subcommand, hide = true)]
+    Fakesys(bench_cmd::FakesysCommand),
+    /// Performance comparisons against lspci (for developers; see docs/PERFORMANCE.md).
+    #[command(subcommand, hide = true)]
+    Bench(bench_cmd::BenchCommand),
     /// Run the whole test suite (for developers; installs pciutils first when run as root).
     #[command(hide = true)]
     Test,
@@ -256,6 +263,8 @@ fn main() -> ExitCode {
         Command::Vm(VmCommand::Fmt { file, canonical }) => vm::fmt_file(&file, canonical),
         Command::Vm(VmCommand::Show { file }) => vm::show_file(&cli.common, &file),
         Command::Test => test_cmd::run_tests(),
+        Command::Fakesys(cmd) => bench_cmd::run_fakesys(&cli.common, cmd),
+        Command::Bench(cmd) => bench_cmd::run_bench(&cli.common, cmd),
     };
     match result {
         Ok(code) => code,

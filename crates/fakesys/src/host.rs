@@ -1,15 +1,18 @@
 //! The [`Host`] builder and how it lays everything out under a root.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use crate::block::{Disk, DiskBus, DmVolume};
 use crate::net::{NetIf, NetKind};
-use crate::pci::{Bdf, PciFn, invalid};
+use crate::pci::{Bdf, PciFn, VfLayout, invalid};
 use crate::tree::Tree;
 use crate::usb::{UsbDev, UsbIf};
+
+/// Per physical function (by index) its VFs' layout; per virtual function its PF and its number.
+type SriovLayout = (HashMap<usize, VfLayout>, HashMap<usize, (usize, usize)>);
 
 /// An Intel VT-d remapping unit (`sys/class/iommu/dmarN`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,6 +138,11 @@ impl Host {
     pub fn pci(&mut self, function: PciFn) -> &mut Host {
         self.pci.push(function);
         self
+    }
+
+    /// The PCI functions added so far, in the order they were added.
+    pub fn pci_functions(&self) -> &[PciFn] {
+        &self.pci
     }
 
     /// Registers a PCI driver that is loaded even if no function is bound to it
@@ -278,55 +286,131 @@ impl Host {
         self.cmdline.split_whitespace().any(|w| w == token)
     }
 
-    fn find_pci(&self, addr: &str) -> io::Result<&PciFn> {
-        self.pci
-            .iter()
-            .find(|f| f.addr == addr)
-            .ok_or_else(|| invalid(format!("PCI function {addr} was not added to the host")))
-    }
-
-    /// The directory of a PCI function relative to the root.
-    fn pci_dir(&self, f: &PciFn, depth: usize) -> io::Result<PathBuf> {
-        let bdf = Bdf::parse(&f.addr)?;
-        let Some(parent) = &f.parent else {
-            return Ok(PathBuf::from("sys/devices")
-                .join(bdf.host_bridge())
-                .join(&f.addr));
-        };
-        if depth > 32 {
-            return Err(invalid(format!("{}: parent bridges form a loop", f.addr)));
-        }
-        let p = self.find_pci(parent)?;
-        let pdir = self.pci_dir(p, depth + 1)?;
-        if Bdf::parse(&p.addr)?.domain != bdf.domain {
-            return Ok(pdir.join(bdf.host_bridge()).join(&f.addr));
-        }
-        if !p.is_bridge() {
-            return Err(invalid(format!(
-                "{}: parent {} is not a bridge",
-                f.addr, p.addr
-            )));
-        }
-        Ok(pdir.join(&f.addr))
-    }
-
-    /// Whether `f` sits (directly or not) behind `bridge` in the same domain.
-    fn is_below(&self, f: &PciFn, bridge: &str) -> bool {
-        let mut cur = f.parent.as_deref();
-        for _ in 0..32 {
-            match cur {
-                Some(p) if p == bridge => return true,
-                Some(p) => {
-                    cur = self
-                        .pci
-                        .iter()
-                        .find(|g| g.addr == p)
-                        .and_then(|g| g.parent.as_deref())
-                }
-                None => return false,
+    /// The index of every PCI function by address; an address added twice is an error.
+    fn pci_index(&self) -> io::Result<HashMap<&str, usize>> {
+        let mut index = HashMap::with_capacity(self.pci.len());
+        for (i, f) in self.pci.iter().enumerate() {
+            if index.insert(f.addr.as_str(), i).is_some() {
+                return Err(invalid(format!("PCI function {} added twice", f.addr)));
             }
         }
-        false
+        Ok(index)
+    }
+
+    /// The directory of every PCI function relative to the root, in the order they were added.
+    fn pci_dirs(&self, index: &HashMap<&str, usize>, bdfs: &[Bdf]) -> io::Result<Vec<PathBuf>> {
+        let mut dirs: Vec<Option<PathBuf>> = vec![None; self.pci.len()];
+        for i in 0..self.pci.len() {
+            // The chain of functions up to one whose directory is known or that has no parent.
+            let mut chain = vec![i];
+            while let Some(&cur) = chain.last() {
+                if dirs[cur].is_some() {
+                    chain.pop();
+                    break;
+                }
+                let Some(parent) = &self.pci[cur].parent else {
+                    break;
+                };
+                if chain.len() > 33 {
+                    return Err(invalid(format!(
+                        "{}: parent bridges form a loop",
+                        self.pci[i].addr
+                    )));
+                }
+                let p = *index.get(parent.as_str()).ok_or_else(|| {
+                    invalid(format!("PCI function {parent} was not added to the host"))
+                })?;
+                chain.push(p);
+            }
+            for &cur in chain.iter().rev() {
+                let (f, bdf) = (&self.pci[cur], &bdfs[cur]);
+                let dir = match &f.parent {
+                    None => PathBuf::from("sys/devices")
+                        .join(bdf.host_bridge())
+                        .join(&f.addr),
+                    Some(parent) => {
+                        let p = index[parent.as_str()];
+                        let pdir = dirs[p].as_ref().expect("parents come first");
+                        if bdfs[p].domain != bdf.domain {
+                            pdir.join(bdf.host_bridge()).join(&f.addr)
+                        } else if !self.pci[p].is_bridge() {
+                            return Err(invalid(format!(
+                                "{}: parent {} is not a bridge",
+                                f.addr, self.pci[p].addr
+                            )));
+                        } else {
+                            pdir.join(&f.addr)
+                        }
+                    }
+                };
+                dirs[cur] = Some(dir);
+            }
+        }
+        Ok(dirs.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    /// The subordinate bus number of every function: the highest bus behind it in its domain
+    /// (its own secondary bus at least; 0 for an endpoint).
+    fn subordinates(&self, index: &HashMap<&str, usize>, bdfs: &[Bdf]) -> Vec<u8> {
+        let mut sub: Vec<u8> = self
+            .pci
+            .iter()
+            .map(|f| f.secondary_bus.unwrap_or(0))
+            .collect();
+        for (g, gb) in self.pci.iter().zip(bdfs) {
+            let highest = gb.bus.max(g.secondary_bus.unwrap_or(0));
+            let mut cur = g.parent.as_deref();
+            for _ in 0..32 {
+                let Some(&p) = cur.and_then(|a| index.get(a)) else {
+                    break;
+                };
+                if bdfs[p].domain == gb.domain {
+                    sub[p] = sub[p].max(highest);
+                }
+                cur = self.pci[p].parent.as_deref();
+            }
+        }
+        sub
+    }
+
+    /// For each physical function, how its virtual functions are laid out; and for each
+    /// virtual function, its index among its PF's.
+    fn sriov_layout(&self, index: &HashMap<&str, usize>, bdfs: &[Bdf]) -> io::Result<SriovLayout> {
+        let rid = |b: &Bdf| (u32::from(b.bus) << 8) | (u32::from(b.dev) << 3) | u32::from(b.func);
+        let mut vfs_of: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut vf_index = HashMap::new();
+        for (i, f) in self.pci.iter().enumerate() {
+            let Some(pf) = &f.physfn else { continue };
+            let p = *index.get(pf.as_str()).ok_or_else(|| {
+                invalid(format!("{}: physical function {pf} was not added", f.addr))
+            })?;
+            if self.pci[p].sriov_total().is_none() {
+                return Err(invalid(format!(
+                    "{}: physical function {pf} has no SR-IOV capability",
+                    f.addr
+                )));
+            }
+            let list = vfs_of.entry(p).or_default();
+            vf_index.insert(i, (p, list.len()));
+            list.push(i);
+        }
+        let mut layouts = HashMap::new();
+        for (p, vfs) in &vfs_of {
+            let pf_rid = rid(&bdfs[*p]);
+            let first = rid(&bdfs[vfs[0]]);
+            let stride = vfs
+                .get(1)
+                .map_or(1, |v| rid(&bdfs[*v]).saturating_sub(first));
+            layouts.insert(
+                *p,
+                VfLayout {
+                    num_vfs: u16::try_from(vfs.len()).unwrap_or(u16::MAX),
+                    offset: u16::try_from(first.saturating_sub(pf_rid)).unwrap_or(0),
+                    stride: u16::try_from(stride).unwrap_or(0),
+                },
+            );
+        }
+        Ok((layouts, vf_index))
     }
 
     fn write_pci(&self, t: &mut Tree) -> io::Result<BTreeMap<String, PathBuf>> {
@@ -340,30 +424,27 @@ impl Host {
             .iter()
             .map(|f| Bdf::parse(&f.addr))
             .collect::<io::Result<_>>()?;
-        for (f, bdf) in self.pci.iter().zip(&bdfs) {
-            if dirs.contains_key(&f.addr) {
-                return Err(invalid(format!("PCI function {} added twice", f.addr)));
-            }
-            let dir = self.pci_dir(f, 0)?;
-            let same_slot =
-                |o: &Bdf| o.domain == bdf.domain && o.bus == bdf.bus && o.dev == bdf.dev;
-            let multifunction = bdfs.iter().filter(|o| same_slot(o)).count() > 1;
-            let mut subordinate = f.secondary_bus.unwrap_or(0);
-            for (g, gb) in self.pci.iter().zip(&bdfs) {
-                if gb.domain == bdf.domain && self.is_below(g, &f.addr) {
-                    subordinate = subordinate.max(gb.bus).max(g.secondary_bus.unwrap_or(0));
-                }
-            }
-            let config = f.config(
+        let index = self.pci_index()?;
+        let fn_dirs = self.pci_dirs(&index, &bdfs)?;
+        let subordinates = self.subordinates(&index, &bdfs);
+        let (vf_layouts, vf_index) = self.sriov_layout(&index, &bdfs)?;
+        let mut per_slot: HashMap<(u32, u8, u8), usize> = HashMap::new();
+        let mut per_bus: HashMap<(u32, u8), usize> = HashMap::new();
+        for b in &bdfs {
+            *per_slot.entry((b.domain, b.bus, b.dev)).or_default() += 1;
+            *per_bus.entry((b.domain, b.bus)).or_default() += 1;
+        }
+        for (i, (f, bdf)) in self.pci.iter().zip(&bdfs).enumerate() {
+            let dir = fn_dirs[i].clone();
+            let multifunction = per_slot[&(bdf.domain, bdf.bus, bdf.dev)] > 1;
+            let subordinate = subordinates[i];
+            let vfs = vf_layouts.get(&i).copied().unwrap_or_default();
+            let config = f.config_with(
                 multifunction,
                 (bdf.bus, f.secondary_bus.unwrap_or(0), subordinate),
+                vfs,
             )?;
-            let alone_on_bus = f.parent.is_some()
-                && bdfs
-                    .iter()
-                    .filter(|o| o.domain == bdf.domain && o.bus == bdf.bus)
-                    .count()
-                    == 1;
+            let alone_on_bus = f.parent.is_some() && per_bus[&(bdf.domain, bdf.bus)] == 1;
             let class = f.class;
             t.attr(dir.join("vendor"), format!("{:#06x}", f.vendor));
             t.attr(dir.join("device"), format!("{:#06x}", f.device));
@@ -378,7 +459,7 @@ impl Host {
             );
             t.attr(dir.join("revision"), format!("{:#04x}", f.revision));
             t.attr(dir.join("irq"), f.irq);
-            t.attr(dir.join("numa_node"), -1);
+            t.attr(dir.join("numa_node"), f.numa_node);
             t.attr(
                 dir.join("enable"),
                 u8::from(f.driver.is_some() || f.is_bridge()),
@@ -432,6 +513,19 @@ impl Host {
             }
             if f.vfio_dev {
                 t.attr(dir.join("vfio-dev/vfio0/dev"), "511:0");
+            }
+            if let Some((total, vf_device)) = f.sriov_total() {
+                t.attr(dir.join("sriov_totalvfs"), total);
+                t.attr(dir.join("sriov_numvfs"), vfs.num_vfs);
+                t.attr(dir.join("sriov_offset"), vfs.offset);
+                t.attr(dir.join("sriov_stride"), vfs.stride);
+                t.attr(dir.join("sriov_vf_device"), format!("{vf_device:x}"));
+                t.attr(dir.join("sriov_drivers_autoprobe"), 1);
+                t.attr(dir.join("sriov_vf_total_msix"), 0);
+            }
+            if let Some(&(pf, n)) = vf_index.get(&i) {
+                t.link(dir.join("physfn"), &fn_dirs[pf]);
+                t.link(fn_dirs[pf].join(format!("virtfn{n}")), &dir);
             }
             dirs.insert(f.addr.clone(), dir);
         }

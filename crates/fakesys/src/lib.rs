@@ -10,7 +10,9 @@
 //!
 //! [`hosts`] holds ready-made topologies, including the two recorded states of the HP EliteDesk
 //! 800 G4 committed under `testdata/`; [`copy_recorded`] copies such a recorded host into a
-//! temporary directory before a test changes it.
+//! temporary directory before a test changes it. [`generate::large_host`] lays out servers with
+//! thousands of functions (sockets, PCI domains, switches, SR-IOV virtual functions) for
+//! benchmarks; [`write_scratch`] writes one into memory-backed scratch space.
 //!
 //! ```
 //! use vfiokit_fakesys::{Host, Iommu, DmarUnit, PciFn, PcieType};
@@ -39,6 +41,7 @@
 //! ```
 
 mod block;
+pub mod generate;
 mod host;
 pub mod hosts;
 mod net;
@@ -84,6 +87,25 @@ pub fn copy_recorded(name: &str) -> io::Result<(tempfile::TempDir, vfiokit_sysfs
     }
     let dir = tempfile::tempdir()?;
     copy_tree(&src, dir.path())?;
+    let root = vfiokit_sysfs::SysRoot::new(dir.path()).map_err(io::Error::other)?;
+    Ok((dir, root))
+}
+
+/// A new temporary directory in memory when the machine has a writable `/dev/shm` (tmpfs), else in
+/// the system's temporary directory. A real `/sys` lives in memory; so should a large generated
+/// tree that is timed, and writing one to some disks costs a millisecond per file.
+pub fn scratch_dir() -> io::Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    match tempfile::Builder::new().prefix("vfiokit-").tempdir_in(shm) {
+        Ok(dir) => Ok(dir),
+        Err(_) => tempfile::tempdir(),
+    }
+}
+
+/// Writes `host` into a new [`scratch_dir`] and opens it as a root.
+pub fn write_scratch(host: &Host) -> io::Result<(tempfile::TempDir, vfiokit_sysfs::SysRoot)> {
+    let dir = scratch_dir()?;
+    host.write(dir.path())?;
     let root = vfiokit_sysfs::SysRoot::new(dir.path()).map_err(io::Error::other)?;
     Ok((dir, root))
 }

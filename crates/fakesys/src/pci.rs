@@ -160,6 +160,22 @@ struct Bar {
     size: u64,
 }
 
+/// The SR-IOV capability of a physical function: what it could have and what is enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sriov {
+    total_vfs: u16,
+    vf_device: u16,
+}
+
+/// What the host computes for a physical function from its virtual functions: how many there
+/// are, and the routing-id offset of the first and the stride between them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct VfLayout {
+    pub(crate) num_vfs: u16,
+    pub(crate) offset: u16,
+    pub(crate) stride: u16,
+}
+
 /// A capability in the standard (0x40..0xff) list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cap {
@@ -236,6 +252,9 @@ pub struct PciFn {
     pub(crate) irq: u32,
     pub(crate) vfio_dev: bool,
     pub(crate) xhci: Option<(u8, u8)>,
+    pub(crate) physfn: Option<String>,
+    pub(crate) numa_node: i32,
+    sriov: Option<Sriov>,
     bars: Vec<Bar>,
     caps: Vec<Cap>,
     offsets: Vec<u8>,
@@ -266,6 +285,9 @@ impl PciFn {
             irq: 0,
             vfio_dev: false,
             xhci: None,
+            physfn: None,
+            numa_node: -1,
+            sriov: None,
             bars: Vec::new(),
             caps: Vec::new(),
             offsets: Vec::new(),
@@ -435,6 +457,34 @@ impl PciFn {
         self
     }
 
+    /// Makes this a physical function with an SR-IOV extended capability: `total_vfs` virtual
+    /// functions possible, each with device id `vf_device`. The functions added with
+    /// [`PciFn::virtfn_of`] this one are its enabled VFs (`sriov_numvfs`, `virtfnN` links).
+    pub fn sriov(mut self, total_vfs: u16, vf_device: u16) -> PciFn {
+        self.sriov = Some(Sriov {
+            total_vfs,
+            vf_device,
+        });
+        self
+    }
+
+    /// Makes this an SR-IOV virtual function of the physical function at `pf` (a `physfn` link
+    /// here, a `virtfnN` link there, N in the order the VFs were added).
+    pub fn virtfn_of(mut self, pf: &str) -> PciFn {
+        self.physfn = Some(pf.to_string());
+        self
+    }
+
+    /// The NUMA node the function is attached to (`numa_node`; default -1, none).
+    pub fn numa_node(mut self, node: i32) -> PciFn {
+        self.numa_node = node;
+        self
+    }
+
+    pub(crate) fn sriov_total(&self) -> Option<(u16, u16)> {
+        self.sriov.map(|s| (s.total_vfs, s.vf_device))
+    }
+
     pub(crate) fn pcie_type(&self) -> Option<PcieType> {
         self.caps.iter().find_map(|c| match c {
             Cap::Pcie(t) => Some(*t),
@@ -499,13 +549,24 @@ impl PciFn {
 
     /// The binary `config` file. `multifunction` sets bit 7 of the header type and
     /// `bus_numbers` gives (primary, secondary, subordinate) for a bridge.
+    #[cfg(test)]
     pub(crate) fn config(
         &self,
         multifunction: bool,
         bus_numbers: (u8, u8, u8),
     ) -> io::Result<Vec<u8>> {
+        self.config_with(multifunction, bus_numbers, VfLayout::default())
+    }
+
+    /// [`PciFn::config`] for a function whose virtual functions are laid out as `vfs`.
+    pub(crate) fn config_with(
+        &self,
+        multifunction: bool,
+        bus_numbers: (u8, u8, u8),
+        vfs: VfLayout,
+    ) -> io::Result<Vec<u8>> {
         let pcie = self.pcie_type();
-        let size = if pcie.is_some() || self.acs.is_some() {
+        let size = if pcie.is_some() || self.acs.is_some() || self.sriov.is_some() {
             4096
         } else {
             256
@@ -581,17 +642,31 @@ impl PciFn {
             c[o + 1] = offsets.get(i + 1).copied().unwrap_or(0);
             self.cap_body(*cap, &mut c[o..o + cap.len()]);
         }
+        // Extended capabilities from 0x100: ACS (8 bytes, in a 0x10 slot), then SR-IOV (0x40).
+        let acs_at = 0x100;
+        let sriov_at = if self.acs.is_some() { 0x110 } else { 0x100 };
         if let Some((cap, ctrl)) = self.acs {
-            if size < 4096 {
-                return Err(invalid(format!(
-                    "{}: ACS needs a PCI Express capability",
-                    self.addr
-                )));
-            }
-            // Extended header: id 0x000d, version 1, next 0.
-            put32(&mut c, 0x100, 0x000d | (1 << 16));
-            put16(&mut c, 0x104, cap);
-            put16(&mut c, 0x106, ctrl);
+            // Extended header: id 0x000d, version 1, next (SR-IOV or none).
+            let next = if self.sriov.is_some() { sriov_at } else { 0 };
+            put32(&mut c, acs_at, 0x000d | (1 << 16) | ((next as u32) << 20));
+            put16(&mut c, acs_at + 4, cap);
+            put16(&mut c, acs_at + 6, ctrl);
+        }
+        if let Some(sriov) = self.sriov {
+            let b = &mut c[sriov_at..sriov_at + 0x40];
+            put32(b, 0x00, 0x0010 | (1 << 16));
+            // Control: VF Enable and VF Memory Space Enable once VFs exist, ARI hierarchy.
+            let ctrl = if vfs.num_vfs > 0 { 0x0019 } else { 0x0010 };
+            put16(b, 0x08, ctrl);
+            put16(b, 0x0c, sriov.total_vfs);
+            put16(b, 0x0e, sriov.total_vfs);
+            put16(b, 0x10, vfs.num_vfs);
+            b[0x12] = self.addr_func();
+            put16(b, 0x14, vfs.offset);
+            put16(b, 0x16, vfs.stride);
+            put16(b, 0x1a, sriov.vf_device);
+            put32(b, 0x1c, 0x0000_0553); // 4K, 8K, 64K, 256K, 1M, 4M pages
+            put32(b, 0x20, 0x0000_0001); // system page size 4K
         }
         Ok(c)
     }
@@ -681,6 +756,10 @@ impl PciFn {
 
     fn addr_dev(&self) -> u8 {
         Bdf::parse(&self.addr).map(|b| b.dev).unwrap_or(0)
+    }
+
+    fn addr_func(&self) -> u8 {
+        Bdf::parse(&self.addr).map(|b| b.func).unwrap_or(0)
     }
 }
 

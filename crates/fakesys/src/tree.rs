@@ -3,7 +3,7 @@
 //! There are no empty directories: every directory holds a file or a link, so a tree survives
 //! being committed to git (which drops empty directories).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
 use std::os::unix::fs::symlink;
@@ -59,23 +59,49 @@ impl Tree {
     /// Writes everything under `dir`, creating parent directories. Files and links already
     /// there are replaced.
     pub(crate) fn write(&self, dir: &Path) -> io::Result<()> {
+        // Directories made or found so far, and whether this call made them: nothing can be in a
+        // directory it made but what it wrote, so nothing there needs replacing. Knowing them
+        // saves two system calls per entry (a mkdir and a stat), a third of a large tree's.
+        let mut dirs: HashMap<PathBuf, bool> = HashMap::new();
         for (rel, node) in &self.nodes {
             let path = dir.join(rel);
+            let fresh = match path.parent() {
+                Some(parent) => ensure_dir(parent, &mut dirs)?,
+                None => false,
+            };
+            if !fresh {
+                remove_link(&path)?;
+            }
             match node {
-                Node::File(bytes) => {
-                    create_parent(&path)?;
-                    remove_link(&path)?;
-                    fs::write(&path, bytes).map_err(with_path(&path))?;
-                }
-                Node::Link(target) => {
-                    create_parent(&path)?;
-                    remove_link(&path)?;
-                    symlink(target, &path).map_err(with_path(&path))?;
-                }
+                Node::File(bytes) => fs::write(&path, bytes).map_err(with_path(&path))?,
+                Node::Link(target) => symlink(target, &path).map_err(with_path(&path))?,
             }
         }
         Ok(())
     }
+}
+
+/// Makes `dir` and its parents like `mkdir -p`, remembering each in `dirs`; true when this call
+/// made `dir` (so it was empty).
+fn ensure_dir(dir: &Path, dirs: &mut HashMap<PathBuf, bool>) -> io::Result<bool> {
+    if let Some(&fresh) = dirs.get(dir) {
+        return Ok(fresh);
+    }
+    let fresh = match fs::create_dir(dir) {
+        Ok(()) => true,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {
+            match dir.parent() {
+                Some(parent) if parent != dir => ensure_dir(parent, dirs)?,
+                _ => return Err(with_path(dir)(err)),
+            };
+            fs::create_dir(dir).map_err(with_path(dir))?;
+            true
+        }
+        Err(_) if dir.is_dir() => false,
+        Err(err) => return Err(with_path(dir)(err)),
+    };
+    dirs.insert(dir.to_path_buf(), fresh);
+    Ok(fresh)
 }
 
 /// The target to store in a link at `link` so that it reaches `target`; both relative to the
@@ -105,16 +131,27 @@ pub(crate) fn relative_target(link: &Path, target: &Path) -> PathBuf {
     out
 }
 
+/// Where the link at `link` with the relative `target` points, both relative to the root.
+#[cfg(test)]
+pub(crate) fn resolve_lexically(link: &Path, target: &Path) -> Option<PathBuf> {
+    let mut out = link.parent()?.to_path_buf();
+    for comp in target.components() {
+        match comp {
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::Normal(c) => out.push(c),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// Wraps an I/O error so that its message names the path.
 pub(crate) fn with_path(path: &Path) -> impl FnOnce(io::Error) -> io::Error + '_ {
     move |err| io::Error::new(err.kind(), format!("{}: {err}", path.display()))
-}
-
-fn create_parent(path: &Path) -> io::Result<()> {
-    match path.parent() {
-        Some(parent) => fs::create_dir_all(parent).map_err(with_path(parent)),
-        None => Ok(()),
-    }
 }
 
 fn remove_link(path: &Path) -> io::Result<()> {

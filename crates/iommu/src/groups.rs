@@ -104,16 +104,38 @@ pub fn collateral(
     pci: &PciScan,
 ) -> Option<Vec<CollateralDevice>> {
     let id = device.iommu_group?;
-    let group = groups.iter().find(|g| g.id == id)?;
-    Some(
-        group
-            .devices
-            .iter()
-            .filter(|&&a| a != device.address)
-            .map(|&address| CollateralDevice {
-                address,
-                bridge: pci.get(address).is_some_and(PciDevice::is_bridge),
-            })
-            .collect(),
-    )
+    let group = find_group(groups, id)?;
+    // Members and scanned devices are both sorted by address: walk them together, looking each
+    // member up from where the previous one was found (usually the very next device, as the
+    // functions of one card are), instead of a fresh binary search per member.
+    let devices = &pci.devices;
+    let mut next = 0; // where to look for the next member
+    let mut out = Vec::with_capacity(group.devices.len().saturating_sub(1));
+    for &address in &group.devices {
+        if next > 0 && devices.get(next - 1).is_some_and(|d| address < d.address) {
+            next = 0; // not sorted after all: search from the start
+        }
+        if devices.get(next).is_none_or(|d| d.address != address) {
+            next += devices[next..].partition_point(|d| d.address < address);
+        }
+        let found = devices.get(next).filter(|d| d.address == address);
+        if found.is_some() {
+            next += 1;
+        }
+        if address != device.address {
+            let bridge = found.is_some_and(|d| d.is_bridge());
+            out.push(CollateralDevice { address, bridge });
+        }
+    }
+    Some(out)
+}
+
+/// The group numbered `id`: by binary search, as groups are kept sorted by number (a slice that
+/// is not sorted still finds it, by a linear search). Thousands of groups are common on hosts
+/// with SR-IOV; a linear search for each device made the collateral of every device quadratic.
+pub(crate) fn find_group(groups: &[IommuGroup], id: u32) -> Option<&IommuGroup> {
+    match groups.binary_search_by_key(&id, |g| g.id) {
+        Ok(i) => Some(&groups[i]),
+        Err(_) => groups.iter().find(|g| g.id == id),
+    }
 }

@@ -129,7 +129,7 @@ impl Host {
 
     /// The group with number `id`.
     pub fn group(&self, id: u32) -> Option<&IommuGroup> {
-        self.groups.iter().find(|g| g.id == id)
+        groups::find_group(&self.groups, id)
     }
 
     /// Why a group cannot be given to a VM now; empty when it can.
