@@ -40,9 +40,10 @@ pub struct PciDevice {
     pub physfn: Option<PciAddress>,
     /// A `vfio-dev` directory exists: bound to vfio-pci or to a vfio variant driver.
     pub vfio_dev: bool,
-    /// Whether the function has an expansion ROM BAR (line 7 of `resource`, type-0 headers):
+    /// For display devices, whether the function has an expansion ROM BAR (line 7 of `resource`):
     /// without one the host cannot hand the VM a ROM and `romfile=` must supply it (an Intel iGPU
-    /// has none, which is what "Invalid PCI ROM header signature" means). `None` when unknown.
+    /// has none, which is what "Invalid PCI ROM header signature" means). `None` when unknown or
+    /// not a display device.
     pub rom_bar: Option<bool>,
     /// Capabilities from the binary `config` file, when it was readable.
     pub config: Option<ConfigSpace>,
@@ -100,6 +101,7 @@ impl PciScan {
 pub fn scan(root: &SysRoot) -> Result<PciScan, SysError> {
     let dir = root.sys_bus_devices("pci");
     let mut scan = PciScan::default();
+    let mut resolver = DeviceDirs::new(root, &dir);
     for name in root.list(&dir)? {
         let path = dir.join(&name);
         let Ok(address) = name.parse::<PciAddress>() else {
@@ -110,12 +112,55 @@ pub fn scan(root: &SysRoot) -> Result<PciScan, SysError> {
             });
             continue;
         };
-        if let Some(device) = read_device(root, address, &path, &mut scan.problems) {
+        let device = match resolver.resolve(&path) {
+            Some(real) => read_device_at(root, address, real, &mut scan.problems),
+            None => read_device(root, address, &path, &mut scan.problems),
+        };
+        if let Some(device) = device {
             scan.devices.push(device);
         }
     }
     scan.devices.sort_by_key(|d| d.address);
     Ok(scan)
+}
+
+/// Resolves `sys/bus/pci/devices/<addr>` links in two system calls instead of a realpath
+/// (about fifteen): read the link, join its relative target onto the canonical bus directory,
+/// and accept the result when its parent directory is known canonical (resolved once per
+/// parent: all functions behind one bridge share it) and the function's own directory is a real
+/// directory, not a link. Anything else returns `None`, and the caller takes the full
+/// `SysRoot::resolve`, which reports escapes and dangling links.
+struct DeviceDirs<'a> {
+    root: &'a SysRoot,
+    bus: Option<PathBuf>,
+    parents: std::collections::HashMap<PathBuf, bool>,
+}
+
+impl<'a> DeviceDirs<'a> {
+    fn new(root: &'a SysRoot, bus: &Path) -> DeviceDirs<'a> {
+        DeviceDirs {
+            root,
+            bus: root.resolve(bus).ok(),
+            parents: std::collections::HashMap::new(),
+        }
+    }
+
+    fn resolve(&mut self, link: &Path) -> Option<PathBuf> {
+        let bus = self.bus.as_ref()?;
+        let target = std::fs::read_link(link).ok()?;
+        if !target.is_relative() {
+            return None;
+        }
+        let real = vfiokit_sysfs::join_lexically(bus, &target)?;
+        let parent = real.parent()?.to_path_buf();
+        let root = self.root;
+        let canonical = *self
+            .parents
+            .entry(parent)
+            .or_insert_with_key(|p| root.resolve(p).is_ok_and(|r| &r == p));
+        let own = std::fs::symlink_metadata(&real).ok()?;
+        (canonical && own.is_dir()).then_some(real)
+    }
 }
 
 /// Keeps the value, or records the problem and gives `None`.
@@ -160,6 +205,16 @@ pub fn read_device(
     problems: &mut Vec<SysError>,
 ) -> Option<PciDevice> {
     let dir = note(problems, root.resolve(link))?;
+    read_device_at(root, address, dir, problems)
+}
+
+/// Reads one function from its real directory (links already resolved inside the root).
+fn read_device_at(
+    root: &SysRoot,
+    address: PciAddress,
+    dir: PathBuf,
+    problems: &mut Vec<SysError>,
+) -> Option<PciDevice> {
     let vendor = required16(root, dir.join("vendor"), problems);
     let device = required16(root, dir.join("device"), problems);
     let class_path = dir.join("class");
@@ -182,6 +237,7 @@ pub fn read_device(
     let revision_file = hex16(root, dir.join("revision"), problems);
     let config = read_config(root, &dir, problems);
     let driver = note(problems, link_name(root, &dir, "driver")).flatten();
+    let bound = driver.is_some();
     let modalias = note(problems, root.read_attr_opt(&dir.join("modalias"))).flatten();
     let boot_vga = if class.is_display() {
         note(problems, root.read_attr_opt(&dir.join("boot_vga")))
@@ -224,8 +280,14 @@ pub fn read_device(
         iommu_group,
         parent: parent_function(&dir),
         physfn,
-        vfio_dev: dir.join("vfio-dev").is_dir(),
-        rom_bar: rom_bar(root, &dir, problems),
+        // Only a bound function can have a vfio-dev directory; skip the lookup for the rest.
+        vfio_dev: bound && dir.join("vfio-dev").is_dir(),
+        // The ROM BAR matters for display devices (a VM needs their ROM); others are not read.
+        rom_bar: if class.is_display() {
+            rom_bar(root, &dir, problems)
+        } else {
+            None
+        },
         config: config.map(|(cs, _)| cs),
         sysfs_path: dir,
     })

@@ -259,7 +259,12 @@ impl SysRoot {
     /// The whole content of a file, or `None` when it does not exist.
     pub fn read_bytes_opt(&self, path: &Path) -> Result<Option<Vec<u8>>> {
         self.confine_read(path)?;
-        match fs::read(path) {
+        let read = if path.starts_with(self.root.join("sys")) {
+            read_sysfs(path)
+        } else {
+            fs::read(path)
+        };
+        match read {
             Ok(b) => Ok(Some(b)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(Error::Io {
@@ -288,6 +293,9 @@ impl SysRoot {
     /// The whole content of a file.
     pub fn read_bytes(&self, path: &Path) -> Result<Vec<u8>> {
         self.confine_read(path)?;
+        if path.starts_with(self.root.join("sys")) {
+            return read_sysfs(path).map_err(io_err(path));
+        }
         fs::read(path).map_err(io_err(path))
     }
 
@@ -499,6 +507,34 @@ impl SysRoot {
             .and_then(|d| d.sync_all())
             .map_err(io_err(dir))
     }
+}
+
+/// Reads a sysfs attribute in as few system calls as possible: open, one read, close. The
+/// kernel hands a text attribute over whole in the first read, so a read shorter than the
+/// buffer is the end (no `statx` to size a buffer, no read that returns 0). Binary attributes as
+/// large as the buffer (`config`, 4096 bytes) are read on to the end. Not for `/proc`, whose
+/// files may come in pieces.
+fn read_sysfs(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = fs::File::open(path)?;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len < buf.len() {
+                    break;
+                }
+                buf.resize(buf.len() * 2, 0);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(buf)
 }
 
 /// The effective user id of this process (from its own `/proc/self/status`, not the root's):
