@@ -4,6 +4,28 @@
 //! lives in a library crate. Exit codes: 0 done, 1 error (bad input, I/O), 2 usage,
 //! 3 refused by a safety rule or problems found.
 
+/// Writes to stdout like std's `print!`, but a reader that went away (`vfiokit inspect | head`)
+/// ends the program quietly, as the shell expects, instead of std's panic. Shadows `print!` in
+/// every module below.
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(e);
+        }
+    }};
+}
+
+/// `println!` with the same handling of a closed pipe as [`print!`].
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(e);
+        }
+    }};
+}
+
 mod apply;
 mod bench_cmd;
 mod capture;
@@ -200,6 +222,16 @@ enum VmCommand {
         /// The config file.
         file: PathBuf,
     },
+}
+
+/// Standard output failed: a closed pipe ends the program with the shell's 141 (128 + SIGPIPE);
+/// anything else is an error like any other.
+fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(141);
+    }
+    eprintln!("error: cannot write to standard output: {e}");
+    std::process::exit(1);
 }
 
 fn main() -> ExitCode {

@@ -241,3 +241,28 @@ fn usb_devices_are_listed_with_names_and_their_controller() {
     assert_eq!(usb[1]["class"], "e0");
     assert_eq!(usb[0]["port"], "1-1");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    use std::io::Read;
+    // A large host, and a reader that takes a few bytes and closes the pipe (`| head -c 100`).
+    // 2 000 functions print far more than a pipe holds; written to tmpfs, which is quick.
+    let host = vfiokit_fakesys::generate::large_host(2000, 1).unwrap();
+    let (_dir, root) = vfiokit_fakesys::write_scratch(&host).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vfiokit"))
+        .args(["inspect", "--root", root.root().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(141),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+}
