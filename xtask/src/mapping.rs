@@ -17,7 +17,7 @@ use vfiokit_usbredir::UsbId;
 use vfiokit_vmconf::{MappingFile, PciHostId, PciMapItem, UsbMapItem};
 
 use crate::Common;
-use crate::apply::{self, SystemRunner};
+use crate::apply;
 use crate::plan::Plan;
 
 /// One node of the cluster: its name and the root of its recorded host (`/` for this node).
@@ -287,31 +287,14 @@ pub fn run_plan(common: &Common, req: &MappingRequest, do_apply: bool) -> anyhow
             return Ok(ExitCode::from(3));
         }
     };
-    if plan.is_empty() {
-        println!("nothing to do: mapping '{}' is already written", req.name);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if common.json && !do_apply {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&crate::setup_cmd::plan_json(&plan))?
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    print!("{}", plan.render());
-    if do_apply {
-        apply::apply(
-            &root,
-            &plan,
-            &format!("mapping plan --name {}", req.name),
-            &root,
-            &SystemRunner,
-        )?;
-        println!("applied; `vfiokit undo` restores the previous files");
-    } else {
-        println!("(nothing is written without --apply)");
-    }
-    Ok(ExitCode::SUCCESS)
+    crate::setup_cmd::show_or_apply(
+        common,
+        &root,
+        &plan,
+        do_apply,
+        &format!("mapping plan --name {}", req.name),
+        &format!("mapping '{}' is already written", req.name),
+    )
 }
 
 /// Proxmox's `assert_valid` for one node: each PCI map entry of that node against its host.

@@ -169,3 +169,31 @@ pub fn undo(common: &Common) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// The end of a planning command (`setup-vm`, `mapping plan`): nothing to do, the plan as JSON,
+/// or the plan as diffs — applied with `--apply` through the journal, recorded as `command`.
+pub fn show_or_apply(
+    common: &Common,
+    root: &vfiokit_sysfs::SysRoot,
+    plan: &Plan,
+    do_apply: bool,
+    command: &str,
+    nothing: &str,
+) -> anyhow::Result<ExitCode> {
+    if plan.is_empty() {
+        println!("nothing to do: {nothing}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if common.json && !do_apply {
+        println!("{}", serde_json::to_string_pretty(&plan_json(plan))?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", plan.render());
+    if do_apply {
+        apply::apply(root, plan, command, &apply::host_fs(root), &SystemRunner)?;
+        println!("applied; `vfiokit undo` restores the previous files");
+    } else {
+        println!("(nothing is written without --apply)");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -18,7 +18,7 @@ use vfiokit_vmconf::{
 };
 
 use crate::Common;
-use crate::apply::{self, SystemRunner};
+use crate::apply;
 use crate::plan::Plan;
 use crate::setup_host::Refusal;
 
@@ -685,31 +685,14 @@ pub fn setup_vm(
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if plan.is_empty() {
-        println!("nothing to do: VM {} is already set up", req.vmid);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if common.json && !do_apply {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&crate::setup_cmd::plan_json(&plan))?
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    print!("{}", plan.render());
-    if do_apply {
-        apply::apply(
-            &root,
-            &plan,
-            &format!("setup-vm --vmid {}", req.vmid),
-            &root,
-            &SystemRunner,
-        )?;
-        println!("applied; `vfiokit undo` restores the previous config");
-    } else {
-        println!("(nothing is written without --apply)");
-    }
-    Ok(ExitCode::SUCCESS)
+    crate::setup_cmd::show_or_apply(
+        common,
+        &root,
+        &plan,
+        do_apply,
+        &format!("setup-vm --vmid {}", req.vmid),
+        &format!("VM {} is already set up", req.vmid),
+    )
 }
 
 /// `vm lint FILE…`: exit 3 when any file has an error.
