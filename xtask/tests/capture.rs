@@ -1,6 +1,9 @@
 //! `capture` and replay: a recorded host answers every command as the host did, and lspci agrees
 //! with vfiokit on every recorded host, every capture and this machine.
 
+mod common;
+use common::vfiokit;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,18 +11,6 @@ use std::process::Command;
 
 use serde_json::Value;
 use vfiokit_fakesys::{copy_recorded, hosts};
-
-fn vfiokit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vfiokit"))
-        .args(args)
-        .output()
-        .expect("run vfiokit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn json(args: &[&str]) -> Value {
     let (code, out, err) = vfiokit(args);

@@ -1,5 +1,8 @@
 //! `vfiokit inspect` end to end: the binary on the recorded hosts and on this machine.
 
+mod common;
+use common::vfiokit;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -9,18 +12,6 @@ fn testdata(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../testdata")
         .join(rel)
-}
-
-fn vfiokit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vfiokit"))
-        .args(args)
-        .output()
-        .expect("run vfiokit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn inspect_json(rel: &str) -> Value {

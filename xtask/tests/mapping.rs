@@ -1,23 +1,13 @@
 //! Cluster resource mappings on a three-node cluster of recorded EliteDesks.
 
+mod common;
+use common::vfiokit;
+
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::Command;
 
 use vfiokit_fakesys::copy_recorded;
-
-fn vfiokit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vfiokit"))
-        .args(args)
-        .output()
-        .expect("run vfiokit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -1,23 +1,13 @@
 //! `setup-vm` and `vm lint|fmt|show` end to end.
 
+mod common;
+use common::vfiokit;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use vfiokit_fakesys::{copy_recorded, hosts};
 use vfiokit_vmconf::{HostPci, VmConfig};
-
-fn vfiokit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vfiokit"))
-        .args(args)
-        .output()
-        .expect("run vfiokit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn testdata(rel: &str) -> PathBuf {
     vfiokit_fakesys::testdata_dir().join(rel)

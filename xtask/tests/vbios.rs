@@ -1,20 +1,10 @@
 //! `vbios check|build|extract` end to end, on inputs built here.
 
+mod common;
+use common::vfiokit;
+
 use std::fs;
 use std::path::Path;
-use std::process::Command;
-
-fn vfiokit(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vfiokit"))
-        .args(args)
-        .output()
-        .expect("run vfiokit");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn utf16(s: &str) -> Vec<u8> {
     s.encode_utf16().flat_map(u16::to_le_bytes).collect()
