@@ -102,7 +102,7 @@ struct Measured {
     runs_s: Vec<f64>,
     /// System calls in one run (`strace -c -f`), when strace is installed.
     syscalls: Option<u64>,
-    /// Peak resident memory in KiB (`/usr/bin/time -f %M`), when installed.
+    /// Peak resident memory in KiB (GNU `time -f %M`), when installed.
     peak_kib: Option<u64>,
     /// PCI functions the program printed.
     functions_seen: usize,
@@ -134,7 +134,8 @@ pub fn run_bench(common: &Common, cmd: BenchCommand) -> anyhow::Result<ExitCode>
         "install pciutils (apt-get install pciutils)",
     )?;
     let strace = available("strace", &["-V"]);
-    let time = Path::new("/usr/bin/time").is_file();
+    // GNU time, found on PATH like every other tool (the shell's builtin `time` is not a program).
+    let time = available("time", &["--version"]);
     if !strace {
         eprintln!(
             "note: strace is not installed; system calls are not counted (apt-get install strace)"
@@ -211,36 +212,14 @@ pub fn run_bench(common: &Common, cmd: BenchCommand) -> anyhow::Result<ExitCode>
         rows.push(Row {
             functions: n,
             root: root.display().to_string(),
-            inspect: Measured {
-                median_s: median(&t_inspect),
-                runs_s: t_inspect,
-                syscalls: if strace {
-                    syscalls(&inspect_argv, &report)?
-                } else {
-                    None
-                },
-                peak_kib: if time {
-                    peak_kib(&inspect_argv, &report)?
-                } else {
-                    None
-                },
-                functions_seen: seen_inspect,
-            },
-            lspci: Measured {
-                median_s: median(&t_lspci),
-                runs_s: t_lspci,
-                syscalls: if strace {
-                    syscalls(&lspci_argv, &report)?
-                } else {
-                    None
-                },
-                peak_kib: if time {
-                    peak_kib(&lspci_argv, &report)?
-                } else {
-                    None
-                },
-                functions_seen: seen_lspci,
-            },
+            inspect: measured(
+                &inspect_argv,
+                t_inspect,
+                seen_inspect,
+                (strace, time),
+                &report,
+            )?,
+            lspci: measured(&lspci_argv, t_lspci, seen_lspci, (strace, time), &report)?,
         });
     }
     if common.json {
@@ -382,6 +361,27 @@ fn out_line(text: &str) {
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
+/// One program's row: the timed runs, and syscalls and peak memory when `(strace, time)` exist.
+fn measured(
+    argv: &[String],
+    runs_s: Vec<f64>,
+    functions_seen: usize,
+    (strace, time): (bool, bool),
+    report: &Path,
+) -> anyhow::Result<Measured> {
+    Ok(Measured {
+        median_s: median(&runs_s),
+        runs_s,
+        syscalls: if strace {
+            syscalls(argv, report)?
+        } else {
+            None
+        },
+        peak_kib: if time { peak_kib(argv, report)? } else { None },
+        functions_seen,
+    })
+}
+
 fn available(program: &str, args: &[&str]) -> bool {
     Command::new(program)
         .args(args)
@@ -463,9 +463,9 @@ fn syscalls(argv: &[String], report: &Path) -> anyhow::Result<Option<u64>> {
         .find_map(|l| l.split_whitespace().nth(3)?.parse().ok()))
 }
 
-/// Peak resident memory of one run in KiB (`/usr/bin/time -f %M`).
+/// Peak resident memory of one run in KiB (GNU `time -f %M`).
 fn peak_kib(argv: &[String], report: &Path) -> anyhow::Result<Option<u64>> {
-    let status = Command::new("/usr/bin/time")
+    let status = Command::new("time")
         .args(["-f", "%M", "-o"])
         .arg(report)
         .args(argv)

@@ -330,7 +330,14 @@ impl Host {
                         .join(&f.addr),
                     Some(parent) => {
                         let p = index[parent.as_str()];
-                        let pdir = dirs[p].as_ref().expect("parents come first");
+                        // `chain` lists ancestors before descendants, so the parent's directory
+                        // is known; a cycle in `.parent()` links would break that: an error.
+                        let Some(pdir) = dirs[p].as_ref() else {
+                            return Err(invalid(format!(
+                                "{}: parent {parent} is its own ancestor",
+                                f.addr
+                            )));
+                        };
                         if bdfs[p].domain != bdf.domain {
                             pdir.join(bdf.host_bridge()).join(&f.addr)
                         } else if !self.pci[p].is_bridge() {

@@ -21,7 +21,8 @@
 //!
 //! let root = SysRoot::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/elitedesk-800-g4/fresh"))?;
 //! let scan = SysfsBackend::new(root).devices()?;
-//! let bt = scan.devices.iter().find(|d| d.id == "8087:0aaa".parse::<UsbId>().unwrap()).ok_or("no bluetooth")?;
+//! let id: UsbId = "8087:0aaa".parse()?;
+//! let bt = scan.devices.iter().find(|d| d.id == id).ok_or("no bluetooth")?;
 //! assert_eq!(bt.port, "1-14");
 //! assert_eq!(bt.controller.map(|c| c.to_string()).as_deref(), Some("0000:00:14.0"));
 //! assert!(bt.is_bluetooth());
