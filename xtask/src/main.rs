@@ -27,14 +27,14 @@ macro_rules! println {
 }
 
 mod apply;
-mod bench_cmd;
 mod capture;
+#[cfg(feature = "dev")]
+mod dev;
 mod inspect;
 mod mapping;
 mod plan;
 mod setup_cmd;
 mod setup_host;
-mod test_cmd;
 mod vbios_cmd;
 mod verify;
 mod vm;
@@ -154,15 +154,10 @@ enum Command {
     /// Proxmox VM config files: lint, re-render, show.
     #[command(subcommand)]
     Vm(VmCommand),
-    /// Generated hosts for benchmarks and tests (for developers).
-    #[command(subcommand, hide = true)]
-    Fakesys(bench_cmd::FakesysCommand),
-    /// Performance comparisons against lspci (for developers; see docs/PERFORMANCE.md).
-    #[command(subcommand, hide = true)]
-    Bench(bench_cmd::BenchCommand),
-    /// Run the whole test suite (for developers; installs pciutils first when run as root).
-    #[command(hide = true)]
-    Test,
+    /// The team's commands (`test`, `bench`, `fakesys`), with the `dev` feature only.
+    #[cfg(feature = "dev")]
+    #[command(flatten)]
+    Dev(dev::DevCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -294,9 +289,8 @@ fn main() -> ExitCode {
         }
         Command::Vm(VmCommand::Fmt { file, canonical }) => vm::fmt_file(&file, canonical),
         Command::Vm(VmCommand::Show { file }) => vm::show_file(&cli.common, &file),
-        Command::Test => test_cmd::run_tests(),
-        Command::Fakesys(cmd) => bench_cmd::run_fakesys(&cli.common, cmd),
-        Command::Bench(cmd) => bench_cmd::run_bench(&cli.common, cmd),
+        #[cfg(feature = "dev")]
+        Command::Dev(cmd) => dev::run(&cli.common, cmd),
     };
     match result {
         Ok(code) => code,
