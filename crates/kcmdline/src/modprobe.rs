@@ -514,6 +514,49 @@ impl ModprobeConf {
         changed
     }
 
+    /// Removes parameter `key` from every `options M …` line; a line left without parameters is
+    /// removed. Returns whether the text changed.
+    pub fn remove_option(&mut self, module: &str, key: &str) -> bool {
+        let mut changed = false;
+        for (r, text, end, mut options) in self.option_lines(module).into_iter().rev() {
+            if !options.remove(key) {
+                continue;
+            }
+            changed = true;
+            if options.is_empty() {
+                self.lines.drain(r);
+            } else {
+                self.replace(r, format!("{}{}", &text[..end], options.render()));
+            }
+        }
+        changed
+    }
+
+    /// Removes every `softdep M …` line for `module` whose only soft dependency is `pre:` on
+    /// `dep` (the line vfio setups add); lines with other dependencies stay. Returns whether the
+    /// text changed.
+    pub fn remove_softdep(&mut self, module: &str, dep: &str) -> bool {
+        let found: Vec<Range<usize>> = self
+            .analyzed()
+            .into_iter()
+            .filter_map(|(r, _, d)| match d {
+                Ok(Some((Directive::Softdep(s), _)))
+                    if same_module(&s.module, module)
+                        && s.post.is_empty()
+                        && !s.pre.is_empty()
+                        && s.pre.iter().all(|p| same_module(p, dep)) =>
+                {
+                    Some(r)
+                }
+                _ => None,
+            })
+            .collect();
+        for r in found.iter().rev() {
+            self.lines.drain(r.clone());
+        }
+        !found.is_empty()
+    }
+
     /// Makes `module` load after the `pre` modules (`softdep i915 pre: vfio-pci`, so vfio-pci
     /// claims the device first): adds the missing ones to the `pre:` list of the last `softdep`
     /// line for `module`, or appends such a line. Returns whether the text changed.
@@ -862,5 +905,21 @@ options vfio_iommu_type1 allow_unsafe_interrupts=1
             assert!(c.add_blacklist("c"));
             assert!(ModprobeConf::parse(&c.render()).is_blacklisted("c"));
         }
+    }
+
+    #[test]
+    fn options_and_softdeps_are_removed_line_by_line() {
+        let mut c = ModprobeConf::parse(
+            "options kvm ignore_msrs=1\noptions vfio_iommu_type1 allow_unsafe_interrupts=1\noptions kvm-intel nested=1 x=2\nsoftdep i915 pre: vfio-pci\nsoftdep snd pre: vfio-pci other\n",
+        );
+        assert!(c.remove_option("vfio-iommu-type1", "allow_unsafe_interrupts"));
+        assert!(c.remove_option("kvm_intel", "x"));
+        assert!(!c.remove_option("kvm", "absent"));
+        assert!(c.remove_softdep("i915", "vfio_pci"));
+        assert!(!c.remove_softdep("snd", "vfio-pci"), "a line with other dependencies stays");
+        assert_eq!(
+            c.render(),
+            "options kvm ignore_msrs=1\noptions kvm-intel nested=1\nsoftdep snd pre: vfio-pci other\n"
+        );
     }
 }
