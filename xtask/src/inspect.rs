@@ -190,7 +190,7 @@ fn report<'a>(host: &'a Host, aliases: Option<&'a ModuleAliases>) -> Report<'a> 
         groups,
         devices,
         usb,
-        problems: host.problems.iter().map(ToString::to_string).collect(),
+        problems: host.all_problems(),
     }
 }
 
@@ -302,9 +302,10 @@ fn human(host: &Host, aliases: Option<&ModuleAliases>) -> String {
             device_lines(&mut out, host, d, aliases);
         }
     }
-    if !host.problems.is_empty() {
+    let problems = host.all_problems();
+    if !problems.is_empty() {
         let _ = writeln!(out, "\nCould not read:");
-        for p in &host.problems {
+        for p in &problems {
             let _ = writeln!(out, "  {p}");
         }
     }

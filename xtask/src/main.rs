@@ -26,18 +26,13 @@ macro_rules! println {
     }};
 }
 
-mod apply;
 mod capture;
 #[cfg(feature = "dev")]
 mod dev;
 mod inspect;
-mod mapping;
-mod plan;
 mod setup_cmd;
-mod setup_host;
 mod vbios_cmd;
-mod verify;
-mod vm;
+mod vm_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -103,7 +98,13 @@ enum Command {
     Verify {
         /// Also check the cluster mappings against another node's recorded host (NAME=ROOT).
         #[arg(long = "node", value_name = "NAME=ROOT", num_args = 1..)]
-        nodes: Vec<mapping::Node>,
+        nodes: Vec<setup_cmd::Node>,
+        /// Plan the fix of every finding a file edit can fix (a diff; nothing is written).
+        #[arg(long)]
+        fix: bool,
+        /// With --fix: write the fixes (journal and undo as for setup-host).
+        #[arg(long, requires = "fix")]
+        apply: bool,
     },
     /// Proxmox cluster resource mappings.
     #[command(subcommand)]
@@ -175,14 +176,26 @@ enum MappingCommand {
         usb: Option<vfiokit_usbredir::UsbId>,
         /// A node and its recorded host (a capture, or `/` for this node): `NAME=ROOT`.
         #[arg(long = "node", value_name = "NAME=ROOT", required = true, num_args = 1..)]
-        nodes: Vec<mapping::Node>,
+        nodes: Vec<setup_cmd::Node>,
         /// Which device on a node with several: `NAME=ADDR`.
-        #[arg(long = "path", value_name = "NAME=ADDR", num_args = 1..)]
-        paths: Vec<mapping::NodePath>,
+        #[arg(long = "path", value_name = "NAME=ADDR", num_args = 1.., value_parser = parse_node_path)]
+        paths: Vec<(String, vfiokit_pci::PciAddress)>,
         /// Write the files under --root (the root holding /etc/pve).
         #[arg(long)]
         apply: bool,
     },
+}
+
+/// `NODE=ADDR`.
+fn parse_node_path(s: &str) -> Result<(String, vfiokit_pci::PciAddress), String> {
+    let (node, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NODE=ADDR, got {s:?}"))?;
+    Ok((
+        node.to_string(),
+        addr.parse()
+            .map_err(|e: vfiokit_pci::Error| e.to_string())?,
+    ))
 }
 
 /// `VID:DID`, four hex digits each.
@@ -219,6 +232,19 @@ enum VmCommand {
     },
 }
 
+/// A file's text, with an error naming the file and the offset of a byte that is not UTF-8.
+fn read_utf8(path: &Path) -> anyhow::Result<String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 /// Standard output failed: a closed pipe ends the program with the shell's 141 (128 + SIGPIPE);
 /// anything else is an error like any other.
 fn stdout_failed(e: std::io::Error) -> ! {
@@ -239,7 +265,7 @@ fn main() -> ExitCode {
             apply,
         } => setup_cmd::setup_host(&cli.common, &devices, &force_collateral, apply),
         Command::Undo => setup_cmd::undo(&cli.common),
-        Command::Verify { nodes } => verify::run(&cli.common, &nodes),
+        Command::Verify { nodes, fix, apply } => setup_cmd::verify(&cli.common, &nodes, fix, apply),
         Command::Mapping(MappingCommand::Plan {
             name,
             device,
@@ -247,15 +273,16 @@ fn main() -> ExitCode {
             nodes,
             paths,
             apply,
-        }) => mapping::run_plan(
+        }) => setup_cmd::mapping_plan(
             &cli.common,
-            &mapping::MappingRequest {
+            vfiokit_setup::mapping::Request {
                 name,
                 device,
                 usb,
-                nodes,
+                nodes: &[],
                 paths,
             },
+            &nodes,
             apply,
         ),
         Command::SetupVm {
@@ -268,27 +295,26 @@ fn main() -> ExitCode {
             mapping,
             apply,
             print,
-        } => vm::setup_vm(
+        } => setup_cmd::setup_vm(
             &cli.common,
-            &vm::VmRequest {
+            vfiokit_setup::vm::Request {
                 vmid,
                 igd,
                 devices,
                 usb,
                 romfile,
-                clone_from,
+                clone_from: None,
                 mapping,
             },
+            clone_from,
             apply,
             print.is_some(),
         ),
         Command::Vbios(cmd) => vbios_cmd::run(&cli.common, cmd),
         Command::Capture { output, anonymize } => capture::run(&cli.common, &output, anonymize),
-        Command::Vm(VmCommand::Lint { files }) => {
-            vm::lint_files(&cli.common, &files, cli.common.root.is_some())
-        }
-        Command::Vm(VmCommand::Fmt { file, canonical }) => vm::fmt_file(&file, canonical),
-        Command::Vm(VmCommand::Show { file }) => vm::show_file(&cli.common, &file),
+        Command::Vm(VmCommand::Lint { files }) => vm_cmd::lint(&cli.common, &files),
+        Command::Vm(VmCommand::Fmt { file, canonical }) => vm_cmd::fmt(&file, canonical),
+        Command::Vm(VmCommand::Show { file }) => vm_cmd::show(&cli.common, &file),
         #[cfg(feature = "dev")]
         Command::Dev(cmd) => dev::run(&cli.common, cmd),
     };

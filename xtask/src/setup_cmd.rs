@@ -1,17 +1,19 @@
-//! The `setup-host` and `undo` commands: output and exit codes around the planner and apply.
+//! The planning commands (`setup-host`, `setup-vm`, `mapping plan`, `verify`) and `undo`:
+//! library calls, then output and exit codes.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::json;
-use vfiokit_iommu::Host;
 use vfiokit_pci::PciAddress;
+use vfiokit_plan::{Plan, SystemRunner, diff};
+use vfiokit_setup::rules::NodeHost;
+use vfiokit_setup::{HostFacts, Refusal, host, mapping, vm};
+use vfiokit_sysfs::SysRoot;
 
 use crate::Common;
-use crate::apply::{self, SystemRunner};
-use crate::plan::{Plan, diff};
-use crate::setup_host::{self, Request};
 
-pub fn plan_json(plan: &Plan) -> serde_json::Value {
+fn plan_json(plan: &Plan) -> serde_json::Value {
     json!({
         "files": plan.files.iter().map(|f| json!({
             "path": f.path,
@@ -24,80 +26,78 @@ pub fn plan_json(plan: &Plan) -> serde_json::Value {
     })
 }
 
-/// `setup-host --device ADDR… [--force-collateral ADDR…] [--apply]`.
-pub fn setup_host(
+fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Opens the root and, when applying, takes its lock (and `extra` lock files) and rolls back an
+/// interrupted apply; a dry run only warns. The lock is held while the returned value lives.
+fn begin(
     common: &Common,
-    devices: &[PciAddress],
-    force: &[PciAddress],
-    do_apply: bool,
-) -> anyhow::Result<ExitCode> {
+    extra: &[PathBuf],
+    apply: bool,
+) -> anyhow::Result<(SysRoot, Option<vfiokit_plan::Lock>)> {
     let root = common.open_root()?;
-    let _lock = apply::prepare(&root, None, do_apply)?;
-    let host = Host::scan(&root)?;
-    let request = Request {
-        devices: devices.to_vec(),
-        force_collateral: force.to_vec(),
-    };
-    let (plan, assessment) = match setup_host::plan(&root, &host, &request)? {
-        Ok(p) => p,
-        Err(refusal) => {
-            if common.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({"refused": refusal.0}))?
-                );
-            } else {
-                eprint!("{}", refusal.0);
-            }
-            return Ok(ExitCode::from(3));
-        }
-    };
-    let members: Vec<String> = assessment.members.iter().map(ToString::to_string).collect();
-    if !do_apply {
-        if common.json {
-            let mut v = plan_json(&plan);
-            v["members"] = json!(members);
-            v["applied"] = json!(false);
-            println!("{}", serde_json::to_string_pretty(&v)?);
-        } else if plan.is_empty() {
-            println!(
-                "nothing to do: the host is already set up for {}",
-                members.join(", ")
-            );
-        } else {
-            println!(
-                "plan for {} (nothing is written without --apply):\n",
-                members.join(", ")
-            );
-            print!("{}", plan.render());
-        }
-        return Ok(ExitCode::SUCCESS);
+    let prepared = vfiokit_plan::begin(&root, extra, apply, &root).map_err(|e| match e {
+        vfiokit_plan::Error::NotRoot => anyhow::anyhow!("--apply on / changes root-owned files and runs update-initramfs: run it as root (euid 0)"),
+        e => e.into(),
+    })?;
+    for w in &prepared.warnings {
+        eprintln!("warning: {w}");
     }
-    if plan.is_empty() {
-        println!(
-            "nothing to do: the host is already set up for {}",
-            members.join(", ")
-        );
-        return Ok(ExitCode::SUCCESS);
+    if let Some(done) = &prepared.recovered {
+        eprintln!("{done}");
     }
-    let command = format!(
-        "setup-host {}",
-        devices
-            .iter()
-            .map(|d| format!("--device {d}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let journal = apply::apply(
-        &root,
-        &plan,
-        &command,
-        &apply::host_fs(&root),
-        &SystemRunner,
-    )?;
+    Ok((root, prepared.lock))
+}
+
+/// A refusal: the message on stderr (or the typed refusal as JSON), exit 3.
+fn refused(common: &Common, refusal: &Refusal) -> anyhow::Result<ExitCode> {
     if common.json {
-        let mut v = plan_json(&plan);
-        v["members"] = json!(members);
+        print_json(&serde_json::to_value(refusal)?)?;
+    } else {
+        eprint!("{refusal}");
+    }
+    Ok(ExitCode::from(3))
+}
+
+/// The end of every planning command: nothing to do, the plan (diffs or JSON), or, with
+/// `--apply`, the plan applied through the journal and recorded as `command`.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    common: &Common,
+    root: &SysRoot,
+    plan: &Plan,
+    apply: bool,
+    command: &str,
+    nothing: &str,
+    header: Option<String>,
+    extra: serde_json::Value,
+) -> anyhow::Result<ExitCode> {
+    let mut v = plan_json(plan);
+    if let serde_json::Value::Object(map) = extra {
+        v.as_object_mut()
+            .into_iter()
+            .for_each(|o| o.extend(map.clone()));
+    }
+    v["applied"] = json!(false);
+    if plan.is_empty() || !apply {
+        if common.json {
+            print_json(&v)?;
+        } else if plan.is_empty() {
+            println!("nothing to do: {nothing}");
+        } else if let Some(header) = header {
+            println!("{header}\n");
+            print!("{}", plan.render());
+        } else {
+            print!("{}", plan.render());
+            println!("(nothing is written without --apply)");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let journal = vfiokit_plan::apply(root, plan, command, root, &SystemRunner)?;
+    if common.json {
         v["applied"] = json!(true);
         v["commands_run"] = json!(
             journal
@@ -107,93 +107,292 @@ pub fn setup_host(
                 .map(|c| &c.argv)
                 .collect::<Vec<_>>()
         );
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        print!("{}", plan.render());
-        println!(
-            "applied: {} file(s) written; `vfiokit undo` restores them",
-            journal.files.len()
-        );
-        for c in &journal.commands {
-            if c.ran {
-                println!("ran: {}", c.argv.join(" "));
-            } else {
-                println!("not run (root is not /): {}", c.argv.join(" "));
-            }
-        }
-        if root.is_host() {
-            println!("reboot for the new command line and modules to take effect");
-        }
+        return print_json(&v).map(|()| ExitCode::SUCCESS);
+    }
+    print!("{}", plan.render());
+    println!(
+        "applied: {} file(s) written; `vfiokit undo` restores them",
+        journal.files.len()
+    );
+    for c in &journal.commands {
+        let how = if c.ran {
+            "ran"
+        } else {
+            "not run (root is not /)"
+        };
+        println!("{how}: {}", c.argv.join(" "));
+    }
+    if root.is_host() && !journal.commands.is_empty() {
+        println!("reboot for the new command line and modules to take effect");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `undo`: restores the files of the last apply.
+/// `setup-host --device ADDR… [--force-collateral ADDR…] [--apply]`.
+pub fn setup_host(
+    common: &Common,
+    devices: &[PciAddress],
+    force: &[PciAddress],
+    apply: bool,
+) -> anyhow::Result<ExitCode> {
+    let (root, _lock) = begin(common, &[], apply)?;
+    let facts = HostFacts::gather(&root)?;
+    let request = host::Request {
+        devices: devices.to_vec(),
+        force_collateral: force.to_vec(),
+    };
+    let planned = match host::plan(&facts, &request)? {
+        Ok(p) => p,
+        Err(refusal) => return refused(common, &refusal),
+    };
+    let members: Vec<String> = planned
+        .assessment
+        .members
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let command = format!(
+        "setup-host {}",
+        devices
+            .iter()
+            .map(|d| format!("--device {d}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let nothing = format!("the host is already set up for {}", members.join(", "));
+    let header = format!(
+        "plan for {} (nothing is written without --apply):",
+        members.join(", ")
+    );
+    finish(
+        common,
+        &root,
+        &planned.plan,
+        apply,
+        &command,
+        &nothing,
+        Some(header),
+        json!({ "members": members }),
+    )
+}
+
+/// `undo`: restores the files of the last apply (or rolls back an interrupted one).
 pub fn undo(common: &Common) -> anyhow::Result<ExitCode> {
     let root = common.open_root()?;
-    apply::require_root(&root)?;
-    let _lock = apply::lock(&root, None)?;
-    // An interrupted apply is undone by rolling it back.
-    if let Some(done) = apply::recover(&root, &apply::host_fs(&root))? {
-        println!("{done}");
+    vfiokit_plan::require_root(&root)?;
+    let _lock = vfiokit_plan::lock(&root, &[])?;
+    if let Some(done) = vfiokit_plan::recover(&root, &root)? {
+        if common.json {
+            print_json(&json!({ "rolled_back": done.command, "files": done.restored }))?;
+        } else {
+            println!("{done}");
+        }
         return Ok(ExitCode::SUCCESS);
     }
-    let journal = apply::undo(&root, &apply::host_fs(&root), &SystemRunner)?;
+    let journal = vfiokit_plan::undo(&root, &root, &SystemRunner)?;
     if common.json {
+        print_json(&json!({
+            "undone": journal.command,
+            "files": journal.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
+            "commands": journal.commands.iter().map(|c| json!({"argv": c.argv, "ran": c.ran})).collect::<Vec<_>>(),
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("undone: {}", journal.command);
+    for f in &journal.files {
         println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "undone": journal.command,
-                "files": journal.files.iter().map(|f| &f.path).collect::<Vec<_>>(),
-                "commands": journal.commands.iter().map(|c| json!({"argv": c.argv, "ran": c.ran})).collect::<Vec<_>>(),
-            }))?
-        );
-    } else {
-        println!("undone: {}", journal.command);
-        for f in &journal.files {
-            let what = if f.old.is_some() {
+            "  {} {}",
+            if f.old.is_some() {
                 "restored"
             } else {
                 "removed"
-            };
-            println!("  {what} {}", f.path.display());
-        }
-        for c in &journal.commands {
-            let how = if c.ran {
+            },
+            f.path.display()
+        );
+    }
+    for c in &journal.commands {
+        println!(
+            "  {}: {}",
+            if c.ran {
                 "ran"
             } else {
                 "not run (root is not /)"
-            };
-            println!("  {how}: {}", c.argv.join(" "));
-        }
+            },
+            c.argv.join(" ")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The end of a planning command (`setup-vm`, `mapping plan`): nothing to do, the plan as JSON,
-/// or the plan as diffs — applied with `--apply` through the journal, recorded as `command`.
-pub fn show_or_apply(
-    common: &Common,
-    root: &vfiokit_sysfs::SysRoot,
-    plan: &Plan,
-    do_apply: bool,
-    command: &str,
-    nothing: &str,
-) -> anyhow::Result<ExitCode> {
-    if plan.is_empty() {
-        println!("nothing to do: {nothing}");
-        return Ok(ExitCode::SUCCESS);
+/// A cluster node given on the command line: `NAME=ROOT`.
+#[derive(Debug, Clone)]
+pub struct Node {
+    name: String,
+    root: PathBuf,
+}
+
+impl std::str::FromStr for Node {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Node, String> {
+        let (name, root) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=ROOT, got {s:?}"))?;
+        if !mapping::valid_config_id(name) {
+            return Err(format!("invalid node name {name:?}"));
+        }
+        Ok(Node {
+            name: name.to_string(),
+            root: PathBuf::from(root),
+        })
     }
-    if common.json && !do_apply {
-        println!("{}", serde_json::to_string_pretty(&plan_json(plan))?);
-        return Ok(ExitCode::SUCCESS);
+}
+
+fn node_hosts(nodes: &[Node]) -> anyhow::Result<Vec<NodeHost>> {
+    nodes
+        .iter()
+        .map(|n| {
+            let root = SysRoot::new(&n.root).map_err(|e| {
+                anyhow::anyhow!("node {}: cannot read {}: {e}", n.name, n.root.display())
+            })?;
+            let host = vfiokit_iommu::Host::scan(&root)
+                .map_err(|e| anyhow::anyhow!("node {}: {e}", n.name))?;
+            Ok(NodeHost {
+                name: n.name.clone(),
+                host,
+            })
+        })
+        .collect()
+}
+
+/// `verify [--node NAME=ROOT…] [--fix [--apply]]`: exit 0 when nothing is wrong, 3 otherwise.
+pub fn verify(common: &Common, nodes: &[Node], fix: bool, apply: bool) -> anyhow::Result<ExitCode> {
+    let (root, _lock) = begin(common, &[], fix && apply)?;
+    let facts = HostFacts::gather(&root)?;
+    let found = vfiokit_setup::audit(&facts, &node_hosts(nodes)?);
+    if fix {
+        let plan = vfiokit_setup::fix_plan(&facts, &found)?;
+        let fixable = found.iter().filter(|f| f.fixable).count();
+        return finish(
+            common,
+            &root,
+            &plan,
+            apply,
+            "verify --fix",
+            "no finding a file edit can fix",
+            None,
+            json!({ "fixable": fixable }),
+        );
     }
-    print!("{}", plan.render());
-    if do_apply {
-        apply::apply(root, plan, command, &apply::host_fs(root), &SystemRunner)?;
-        println!("applied; `vfiokit undo` restores the previous files");
+    if common.json {
+        print_json(&json!({ "ok": found.is_empty(), "findings": found }))?;
+    } else if found.is_empty() {
+        println!("ok: nothing wrong found");
     } else {
-        println!("(nothing is written without --apply)");
+        for f in &found {
+            println!("{}: {}\n  fix: {}", f.check, f.message, f.fix);
+        }
+        let fixable = found.iter().filter(|f| f.fixable).count();
+        println!(
+            "\n{} problem(s) found, {fixable} fixable by `vfiokit verify --fix`",
+            found.len()
+        );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if found.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(3)
+    })
+}
+
+/// `setup-vm`.
+pub fn setup_vm(
+    common: &Common,
+    mut req: vm::Request,
+    clone_from: Option<PathBuf>,
+    apply: bool,
+    print_qm: bool,
+) -> anyhow::Result<ExitCode> {
+    let lock = vec![
+        common
+            .open_root()?
+            .var_lock(format!("qemu-server/lock-{}.conf", req.vmid)),
+    ];
+    let (root, _lock) = begin(common, &lock, apply && !print_qm)?;
+    if let Some(from) = clone_from {
+        let text = crate::read_utf8(&from)?;
+        req.clone_from = Some((from, text));
+    }
+    let facts = HostFacts::gather(&root)?;
+    let vm::VmPlan { plan, qm } = match vm::plan(&facts, &req)? {
+        Ok(p) => p,
+        Err(refusal) => return refused(common, &refusal),
+    };
+    if print_qm {
+        if qm.is_empty() {
+            println!("# nothing to do: VM {} is already set up", req.vmid);
+        } else {
+            let args: Vec<String> = qm
+                .iter()
+                .map(|(k, v)| format!("--{k} {}", shell_quote(v)))
+                .collect();
+            println!("qm set {} {}", req.vmid, args.join(" "));
+        }
+        for n in &plan.notes {
+            println!("# {n}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let command = format!("setup-vm --vmid {}", req.vmid);
+    finish(
+        common,
+        &root,
+        &plan,
+        apply,
+        &command,
+        &format!("VM {} is already set up", req.vmid),
+        None,
+        json!({}),
+    )
+}
+
+/// Single-quotes a value for a shell, as `qm set` wants it.
+fn shell_quote(v: &str) -> String {
+    if v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.:=,/".contains(&b))
+    {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
+}
+
+/// `mapping plan`.
+pub fn mapping_plan(
+    common: &Common,
+    req: mapping::Request<'static>,
+    nodes: &[Node],
+    apply: bool,
+) -> anyhow::Result<ExitCode> {
+    let (root, _lock) = begin(common, &[], apply)?;
+    let facts = HostFacts::gather(&root)?;
+    let hosts = node_hosts(nodes)?;
+    let req = mapping::Request {
+        nodes: &hosts,
+        ..req
+    };
+    let plan = match mapping::plan(&facts, &req)? {
+        Ok(p) => p,
+        Err(refusal) => return refused(common, &refusal),
+    };
+    let command = format!("mapping plan --name {}", req.name);
+    finish(
+        common,
+        &root,
+        &plan,
+        apply,
+        &command,
+        &format!("mapping '{}' is already written", req.name),
+        None,
+        json!({}),
+    )
 }

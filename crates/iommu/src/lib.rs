@@ -78,6 +78,14 @@ pub struct Host {
 }
 
 impl Host {
+    /// Everything the scan could not read, PCI and IOMMU files and USB devices alike, for
+    /// people: each names its path or device.
+    pub fn all_problems(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
+        out.extend(self.usb.problems.iter().cloned());
+        out
+    }
+
     /// Reads the host under `root`. Only a root without `/sys/bus/pci/devices` is an error;
     /// anything else that cannot be read becomes a problem and the rest is still reported.
     pub fn scan(root: &SysRoot) -> Result<Host, Error> {

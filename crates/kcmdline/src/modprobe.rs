@@ -916,7 +916,10 @@ options vfio_iommu_type1 allow_unsafe_interrupts=1
         assert!(c.remove_option("kvm_intel", "x"));
         assert!(!c.remove_option("kvm", "absent"));
         assert!(c.remove_softdep("i915", "vfio_pci"));
-        assert!(!c.remove_softdep("snd", "vfio-pci"), "a line with other dependencies stays");
+        assert!(
+            !c.remove_softdep("snd", "vfio-pci"),
+            "a line with other dependencies stays"
+        );
         assert_eq!(
             c.render(),
             "options kvm ignore_msrs=1\noptions kvm-intel nested=1\nsoftdep snd pre: vfio-pci other\n"

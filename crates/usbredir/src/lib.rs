@@ -13,7 +13,7 @@
 //! `usb3=1` for SuperSpeed devices.
 //!
 //! Two backends read the devices: [`SysfsBackend`] (any [`SysRoot`](vfiokit_sysfs::SysRoot), so recorded hosts too) and
-//! [`RusbBackend`] (libusb, live hosts only; reports "no USB access" where libusb cannot start).
+//! `RusbBackend` (feature `rusb`: libusb, live hosts only; reports "no USB access" where libusb cannot start).
 //!
 //! ```
 //! use vfiokit_usbredir::{SysfsBackend, UsbBackend, UsbId};
@@ -31,6 +31,7 @@
 
 mod controller;
 mod redirect;
+#[cfg(feature = "rusb")]
 mod rusb_backend;
 mod sysfs_backend;
 
@@ -40,6 +41,7 @@ use std::str::FromStr;
 
 pub use controller::{ControllerReport, controllers};
 pub use redirect::{RedirectEntry, next_free_usb, redirect_entry};
+#[cfg(feature = "rusb")]
 pub use rusb_backend::RusbBackend;
 pub use sysfs_backend::SysfsBackend;
 

@@ -185,6 +185,8 @@ fn missing_strings_bad_bytes_and_vanished_devices_are_reported_not_fatal() {
     }
 }
 
+/// Built with `--features rusb` (`.ci/run` runs it so).
+#[cfg(feature = "rusb")]
 #[test]
 fn the_live_backend_reports_no_access_instead_of_panicking() {
     // This machine may or may not give libusb a usbfs; either way the call returns.

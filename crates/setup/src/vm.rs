@@ -1,29 +1,28 @@
-//! `setup-vm` and `vm lint|fmt|show`: Proxmox VM configs, planned and checked.
+//! `setup-vm` and the checks of VM configs: Proxmox VM configs, planned and checked.
 //!
-//! `setup-vm` edits `/etc/pve/qemu-server/<vmid>.conf` through the same plan, journal and undo
-//! as `setup-host`: every other byte of the config stays as it was.
+//! [`plan`] edits `/etc/pve/qemu-server/<vmid>.conf` as a [`Plan`]: every other byte of the
+//! config stays as it was. [`lint`] checks configs with Proxmox's rules and, given a host, against
+//! its devices and ROM files; [`view`] is the typed summary `vm show` prints.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use serde_json::json;
-use vfiokit_iommu::{Host, assess};
+use serde::Serialize;
+use vfiokit_iommu::assess;
 use vfiokit_pci::{ClassCode, PciAddress};
-use vfiokit_sysfs::SysRoot;
+use vfiokit_plan::Plan;
 use vfiokit_usbredir::{UsbDevice, UsbId, next_free_usb, redirect_entry};
 use vfiokit_vmconf::{
     Diagnostic, HostFunction, HostPci, LintOptions, Machine, MachineKind, PropertyString, Severity,
-    UsbEntry, UsbHost, VmConfig, legacy_igd_verdict, lint, lint_with_host, split_args,
+    UsbEntry, UsbHost, VmConfig, legacy_igd_verdict, split_args,
 };
 
-use crate::Common;
-use crate::apply;
-use crate::plan::Plan;
-use crate::setup_host::Refusal;
+use crate::facts::{HostFacts, qemu_for};
+use crate::refusal::Refusal;
+use crate::{Error, Result};
 
 /// What `setup-vm` was asked for.
-pub struct VmRequest {
+#[derive(Debug, Clone, Default)]
+pub struct Request {
     /// The VM.
     pub vmid: u32,
     /// The integrated GPU to give in legacy mode.
@@ -34,10 +33,14 @@ pub struct VmRequest {
     pub usb: Vec<UsbId>,
     /// The ROM file (under /usr/share/kvm) for the iGPU.
     pub romfile: Option<String>,
-    /// A config to copy `smbios1` and `vmgenid` from.
-    pub clone_from: Option<PathBuf>,
+    /// A config to copy `smbios1` and `vmgenid` from: its name (for the reason) and its text.
+    pub clone_from: Option<(PathBuf, String)>,
     /// A cluster resource mapping to use instead of host addresses.
     pub mapping: Option<String>,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::Invalid(msg.into())
 }
 
 /// A mapping from `/etc/pve/mapping/{pci,usb}.cfg`, as setup-vm uses it.
@@ -54,27 +57,31 @@ struct ResolvedMapping {
 }
 
 /// Reads the mapping `id` and checks Proxmox's legacy-IGD rules against every node's entry.
-fn resolve_mapping(root: &SysRoot, id: &str) -> anyhow::Result<Result<ResolvedMapping, Refusal>> {
+fn resolve_mapping(
+    facts: &HostFacts,
+    id: &str,
+) -> Result<std::result::Result<ResolvedMapping, Refusal>> {
     if !crate::mapping::valid_config_id(id) {
-        bail!("invalid mapping id {id:?}: Proxmox ids are [a-z][a-z0-9_-]+");
+        return Err(invalid(format!(
+            "invalid mapping id {id:?}: Proxmox ids are [a-z][a-z0-9_-]+"
+        )));
     }
-    let read = |kind: &str| -> anyhow::Result<Option<vfiokit_vmconf::MappingSection>> {
-        let path = crate::mapping::mapping_path(root, kind);
-        let Some(text) = root.read_attr_opt(&path)? else {
+    let read = |file: &crate::TextFile| -> Result<Option<vfiokit_vmconf::MappingSection>> {
+        let Some(text) = file.get()? else {
             return Ok(None);
         };
-        Ok(vfiokit_vmconf::MappingFile::parse(&text)
+        Ok(vfiokit_vmconf::MappingFile::parse(text)
             .sections()
             .into_iter()
             .find(|s| s.id == id))
     };
-    let (pci, usb) = (read("pci")?, read("usb")?);
+    let (pci, usb) = (read(&facts.pci_mappings)?, read(&facts.usb_mappings)?);
     if pci.is_none() && usb.is_none() {
-        bail!(
+        return Err(invalid(format!(
             "PCI device mapping not found for '{id}' (looked in {} and {})",
-            crate::mapping::mapping_path(root, "pci").display(),
-            crate::mapping::mapping_path(root, "usb").display()
-        );
+            facts.abs(&facts.pci_mappings.path).display(),
+            facts.abs(&facts.usb_mappings.path).display()
+        )));
     }
     let items: Vec<vfiokit_vmconf::PciMapItem> = pci
         .iter()
@@ -92,7 +99,7 @@ fn resolve_mapping(root: &SysRoot, id: &str) -> anyhow::Result<Result<ResolvedMa
         let mut nodes: Vec<&str> = items.iter().map(|i| i.node.as_str()).collect();
         nodes.sort();
         if let Some(w) = nodes.windows(2).find(|w| w[0] == w[1]) {
-            return Ok(Err(Refusal(format!(
+            return Ok(Err(Refusal::plain(format!(
                 "refused: mapping '{id}' has two entries for node {}: legacy IGD assignment is not compatible with alternate devices\n",
                 w[0]
             ))));
@@ -124,69 +131,8 @@ fn hostpci_with_mapping(config: &VmConfig, id: &str) -> Option<String> {
         .find_map(|(k, h)| (h.mapping.as_deref() == Some(id)).then_some(k))
 }
 
-/// Where the VM's config is: `/etc/pve/qemu-server/<vmid>.conf`, else the first
-/// `/etc/pve/nodes/<node>/qemu-server/<vmid>.conf`.
-fn config_path(root: &SysRoot, vmid: u32) -> anyhow::Result<PathBuf> {
-    let name = format!("{vmid}.conf");
-    let local = root.etc("pve/qemu-server").join(&name);
-    if local.exists() {
-        return Ok(local);
-    }
-    let nodes = root.etc("pve/nodes");
-    for node in root.list_opt(&nodes)? {
-        let p = nodes.join(node).join("qemu-server").join(&name);
-        if p.exists() {
-            return Ok(p);
-        }
-    }
-    bail!(
-        "VM {vmid} has no config: looked for {} and {}/*/qemu-server/{name}",
-        local.display(),
-        nodes.display()
-    )
-}
-
-fn read_utf8(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: not UTF-8 text (invalid byte at offset {})",
-            path.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })
-}
-
-/// The QEMU version: from the host (a live `qemu-system-x86_64 --version` on `/`, or the recorded
-/// output), else from the config's machine line. Returns the version and where it came from.
-fn qemu_version(root: &SysRoot, config: &VmConfig) -> Option<((u32, u32), String)> {
-    let parse = |text: &str| -> Option<(u32, u32)> {
-        let rest = text.split("version").nth(1)?.split_whitespace().next()?;
-        let mut p = rest.split('.');
-        Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
-    };
-    if root.is_host()
-        && let Ok(out) = std::process::Command::new("qemu-system-x86_64")
-            .arg("--version")
-            .output()
-        && let Some(v) = parse(&String::from_utf8_lossy(&out.stdout))
-    {
-        return Some((v, "qemu-system-x86_64 --version on this host".into()));
-    }
-    let record = root.qemu_version_record();
-    if let Ok(Some(text)) = root.read_attr_opt(&record)
-        && let Some(v) = parse(&text)
-    {
-        return Some((v, format!("the recorded {}", record.display())));
-    }
-    let machine = Machine::parse(config.get("machine")?).ok()?;
-    machine
-        .version
-        .map(|v| (v, format!("the VM's machine line ({})", machine.raw_type)))
-}
-
 /// The `hostpciN` keys and their parsed values.
-fn hostpcis(config: &VmConfig) -> Vec<(String, HostPci)> {
+pub(crate) fn hostpcis(config: &VmConfig) -> Vec<(String, HostPci)> {
     config
         .keys()
         .into_iter()
@@ -205,17 +151,17 @@ fn hostpci_for(config: &VmConfig, addr: PciAddress) -> Option<String> {
     })
 }
 
-fn free_key(config: &VmConfig, family: &str, max: u32) -> anyhow::Result<String> {
+fn free_key(config: &VmConfig, family: &str, max: u32) -> Result<String> {
     config
         .next_free(family, max)
         .map(|n| format!("{family}{n}"))
-        .ok_or_else(|| anyhow::anyhow!("no free {family}N left (0..={max} are all used)"))
+        .ok_or_else(|| invalid(format!("no free {family}N left (0..={max} are all used)")))
 }
 
 /// Merges `-set device.<key>.<prop>=<value>` pairs into an `args` line, keeping what is there.
-fn merge_args(args: Option<&str>, sets: &[(String, String)]) -> anyhow::Result<String> {
+fn merge_args(args: Option<&str>, sets: &[(String, String)]) -> Result<String> {
     let existing = match args {
-        Some(a) => split_args(a).map_err(|e| anyhow::anyhow!("args: {e}"))?,
+        Some(a) => split_args(a).map_err(|e| invalid(format!("args: {e}")))?,
         None => Vec::new(),
     };
     let mut out = args.map(str::trim).unwrap_or("").to_string();
@@ -235,6 +181,7 @@ fn merge_args(args: Option<&str>, sets: &[(String, String)]) -> anyhow::Result<S
 }
 
 /// The plan for a VM config, and the same change as `qm set` arguments.
+#[derive(Debug)]
 pub struct VmPlan {
     /// The config edit.
     pub plan: Plan,
@@ -243,13 +190,23 @@ pub struct VmPlan {
 }
 
 /// Builds the new config text and the plan, or a refusal message (exit 3).
-pub fn plan_vm(
-    root: &SysRoot,
-    host: &Host,
-    req: &VmRequest,
-) -> anyhow::Result<Result<VmPlan, Refusal>> {
-    let path = config_path(root, req.vmid)?;
-    let old = read_utf8(&path)?;
+pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPlan, Refusal>> {
+    let host = &facts.host;
+    let file = facts.vm(req.vmid).ok_or_else(|| Error::NoVmConfig {
+        vmid: req.vmid,
+        local: facts
+            .abs("etc/pve/qemu-server")
+            .join(format!("{}.conf", req.vmid))
+            .display()
+            .to_string(),
+        nodes: facts.abs("etc/pve/nodes").display().to_string(),
+    })?;
+    let path = facts.abs(&file.file.path);
+    let old = file
+        .file
+        .get()?
+        .ok_or_else(|| invalid(format!("{}: no such file", path.display())))?
+        .to_string();
     let mut config = VmConfig::parse(&old);
     let mut reasons = Vec::new();
     let mut notes = Vec::new();
@@ -264,24 +221,22 @@ pub fn plan_vm(
         };
 
     if let Some(igd) = req.igd {
-        let d = host
-            .device(igd)
-            .ok_or_else(|| anyhow::anyhow!("no PCI device {igd} on this host"))?;
+        let d = host.device(igd).ok_or(Error::NoDevice(igd))?;
         if d.vendor.0 != 0x8086 || d.class.base_sub() != ClassCode::VGA {
-            bail!(
-                "{igd} is not an Intel VGA device ({}:{}, class {}): --igd is for Intel integrated graphics",
-                d.vendor,
-                d.device,
-                d.class
-            );
+            return Err(invalid(format!(
+                "{igd} is not an Intel VGA device ({}:{}, class {}): legacy IGD assignment is for Intel integrated graphics",
+                d.vendor, d.device, d.class
+            )));
         }
         if (igd.bus, igd.device, igd.function) != (0, 2, 0) {
-            bail!("legacy IGD assignment only works for devices on host bus 00:02.0 (got {igd})");
+            return Err(invalid(format!(
+                "legacy IGD assignment only works for devices on host bus 00:02.0 (got {igd})"
+            )));
         }
     }
     for &addr in &req.devices {
         if host.device(addr).is_none() {
-            bail!("no PCI device {addr} on this host (see `vfiokit inspect`)");
+            return Err(Error::NoDevice(addr));
         }
     }
 
@@ -290,9 +245,7 @@ pub fn plan_vm(
     pci.extend(&req.devices);
     if !pci.is_empty() {
         if host.groups.is_empty() {
-            bail!(
-                "the IOMMU is off on this host: no device can be given to a VM (see `vfiokit setup-host`)"
-            );
+            return Err(Error::IommuOff);
         }
         let a = assess(host, &pci, &[])?;
         if !a.harms.is_empty() {
@@ -311,9 +264,11 @@ pub fn plan_vm(
                 }
             }
             msg.push_str(
-                "run `vfiokit setup-host --device ADDR` for the details and the alternatives\n",
+                "planning the host side for these devices gives the details and the alternatives\n",
             );
-            return Ok(Err(Refusal(msg)));
+            let mut refusal = Refusal::of_assessment(host, &a);
+            refusal.message = msg;
+            return Ok(Err(refusal));
         }
         for &addr in &pci {
             if let Some(d) = host.device(addr)
@@ -328,7 +283,7 @@ pub fn plan_vm(
     }
 
     let mapping = match &req.mapping {
-        Some(id) => match resolve_mapping(root, id)? {
+        Some(id) => match resolve_mapping(facts, id)? {
             Ok(m) => Some(m),
             Err(r) => return Ok(Err(r)),
         },
@@ -360,8 +315,7 @@ pub fn plan_vm(
             });
         if m.usb && !has_usb {
             let used: Vec<u32> = config.keys().into_iter().filter_map(usb_index).collect();
-            let n =
-                next_free_usb(&used, true).ok_or_else(|| anyhow::anyhow!("no free usbN left"))?;
+            let n = next_free_usb(&used, true).ok_or_else(|| invalid("no free usbN left"))?;
             set(
                 &mut config,
                 &format!("usb{n}"),
@@ -376,7 +330,7 @@ pub fn plan_vm(
     let igd_source = match (req.igd, &mapping) {
         (Some(igd), _) => {
             let Some(d) = host.device(igd) else {
-                bail!("no PCI device {igd} on this host");
+                return Err(Error::NoDevice(igd));
             };
             Some((
                 igd.to_string(),
@@ -404,11 +358,11 @@ pub fn plan_vm(
         value.set("legacy-igd", "1");
         if let Some(rom) = &req.romfile {
             value.set("romfile", rom);
-            let rom_path = romfile_path(root, rom);
-            if let Some(bytes) = root.read_bytes_opt(&rom_path)? {
+            let rom_path = romfile_path(facts, rom);
+            if let Some(bytes) = facts.rom(rom) {
                 let ovmf = config.get("bios") == Some("ovmf");
-                if let Err(why) = rom_loads(&bytes, vendor, device, ovmf) {
-                    return Ok(Err(Refusal(format!(
+                if let Err(why) = rom_loads(bytes, vendor, device, ovmf) {
+                    return Ok(Err(Refusal::plain(format!(
                         "refused: {} would not load from {} for {label} ({vendor:04x}:{device:04x}): {why}\n",
                         if ovmf { "OVMF" } else { "SeaBIOS" },
                         rom_path.display(),
@@ -429,9 +383,9 @@ pub fn plan_vm(
             &mut reasons,
         );
 
-        let (version, source) = qemu_version(root, &config).ok_or_else(|| {
-            anyhow::anyhow!(
-                "cannot tell the QEMU version: no qemu-system-x86_64 record and no machine line"
+        let (version, source) = qemu_for(facts, &config).ok_or_else(|| {
+            invalid(
+                "cannot tell the QEMU version: no qemu-system-x86_64 record and no machine line",
             )
         })?;
         let machine = format!("pc-i440fx-{}.{}", version.0, version.1);
@@ -510,14 +464,14 @@ pub fn plan_vm(
                     .filter(|d| !d.is_hub())
                     .map(|d| format!("{} {} ({})", d.id, d.name(), d.port))
                     .collect();
-                bail!(
+                return Err(invalid(format!(
                     "no USB device {id} on this host; present: {}",
                     if present.is_empty() {
                         "none".to_string()
                     } else {
                         present.join(", ")
                     }
-                );
+                )));
             }
             for d in matching {
                 let entry = redirect_entry(d, &host.usb.devices);
@@ -542,14 +496,14 @@ pub fn plan_vm(
                 }
                 let used: Vec<u32> = config.keys().into_iter().filter_map(usb_index).collect();
                 let n = next_free_usb(&used, machine_7_1).ok_or_else(|| {
-                    anyhow::anyhow!(
+                    invalid(format!(
                         "no free usbN left for {id}: usb0..usb4{} are used",
                         if machine_7_1 {
                             "..usb13"
                         } else {
                             " (usb5 and up need machine 7.1 or newer)"
                         }
-                    )
+                    ))
                 })?;
                 let why = if entry.by_port {
                     format!(
@@ -571,8 +525,8 @@ pub fn plan_vm(
         }
     }
 
-    if let Some(from) = &req.clone_from {
-        let other = VmConfig::parse(&read_utf8(from)?);
+    if let Some((from, text)) = &req.clone_from {
+        let other = VmConfig::parse(text);
         for key in ["smbios1", "vmgenid"] {
             if let Some(v) = other.get(key) {
                 set(
@@ -590,7 +544,7 @@ pub fn plan_vm(
     }
 
     let new = config.render();
-    for d in lint(
+    for d in vfiokit_vmconf::lint(
         &config,
         &LintOptions {
             vmid: Some(req.vmid),
@@ -598,7 +552,7 @@ pub fn plan_vm(
         },
     ) {
         if d.severity == Severity::Error
-            && !lint(
+            && !vfiokit_vmconf::lint(
                 &VmConfig::parse(&old),
                 &LintOptions {
                     vmid: Some(req.vmid),
@@ -611,10 +565,7 @@ pub fn plan_vm(
         }
     }
     let mut plan = Plan::default();
-    let rel = path
-        .strip_prefix(root.root())
-        .map_or_else(|_| path.clone(), Path::to_path_buf);
-    plan.edit(rel, Some(old), new, reasons);
+    plan.edit(file.file.path.clone(), Some(old), new, reasons);
     plan.notes = notes;
     Ok(Ok(VmPlan { plan, qm }))
 }
@@ -624,7 +575,8 @@ fn usb_index(key: &str) -> Option<u32> {
     key.strip_prefix("usb")?.parse().ok()
 }
 
-fn diag_text(path: &Path, d: &Diagnostic) -> String {
+/// A diagnostic as `vm lint` prints it: `FILE:LINE: SEVERITY: MESSAGE`.
+pub fn diag_text(path: &Path, d: &Diagnostic) -> String {
     let sev = match d.severity {
         Severity::Error => "error",
         Severity::Warning => "warning",
@@ -635,133 +587,52 @@ fn diag_text(path: &Path, d: &Diagnostic) -> String {
     }
 }
 
-/// Single-quotes a value for a shell, as `qm set` wants it.
-fn shell_quote(v: &str) -> String {
-    if v.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_.:=,/".contains(&b))
-    {
-        v.to_string()
-    } else {
-        format!("'{}'", v.replace('\'', "'\\''"))
-    }
+/// One config to lint: its file name and text.
+#[derive(Debug, Clone)]
+pub struct LintInput {
+    /// The file (its name gives the VM id).
+    pub file: PathBuf,
+    /// The config.
+    pub config: VmConfig,
 }
 
-/// `setup-vm`.
-pub fn setup_vm(
-    common: &Common,
-    req: &VmRequest,
-    do_apply: bool,
-    print_qm: bool,
-) -> anyhow::Result<ExitCode> {
-    let root = common.open_root()?;
-    let _lock = apply::prepare(&root, Some(req.vmid), do_apply && !print_qm)?;
-    let host = Host::scan(&root)?;
-    let VmPlan { plan, qm } = match plan_vm(&root, &host, req)? {
-        Ok(p) => p,
-        Err(Refusal(refusal)) => {
-            if common.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&json!({ "refused": refusal }))?
-                );
-            } else {
-                eprint!("{refusal}");
-            }
-            return Ok(ExitCode::from(3));
-        }
-    };
-    if print_qm {
-        if qm.is_empty() {
-            println!("# nothing to do: VM {} is already set up", req.vmid);
-        } else {
-            let args: Vec<String> = qm
-                .iter()
-                .map(|(k, v)| format!("--{k} {}", shell_quote(v)))
-                .collect();
-            println!("qm set {} {}", req.vmid, args.join(" "));
-        }
-        for n in &plan.notes {
-            println!("# {n}");
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    crate::setup_cmd::show_or_apply(
-        common,
-        &root,
-        &plan,
-        do_apply,
-        &format!("setup-vm --vmid {}", req.vmid),
-        &format!("VM {} is already set up", req.vmid),
-    )
-}
-
-/// `vm lint FILE…`: exit 3 when any file has an error.
-pub fn lint_files(common: &Common, files: &[PathBuf], with_host: bool) -> anyhow::Result<ExitCode> {
-    let root = if with_host {
-        Some(common.open_root()?)
-    } else {
-        None
-    };
-    let host = root.as_ref().map(Host::scan).transpose()?;
-    let mut errors = 0;
-    let mut report = Vec::new();
-    let configs: Vec<(&PathBuf, VmConfig)> = files
+/// Lints configs with Proxmox's rules; with a host, also against its devices and ROM files;
+/// across several files, a device given by two VMs. One list of diagnostics per file, sorted by line.
+pub fn lint(inputs: &[LintInput], facts: Option<&HostFacts>) -> Vec<Vec<Diagnostic>> {
+    inputs
         .iter()
-        .map(|f| Ok((f, VmConfig::parse(&read_utf8(f)?))))
-        .collect::<anyhow::Result<_>>()?;
-    for (file, config) in &configs {
-        let vmid = file
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".conf"))
-            .and_then(|n| n.parse().ok());
-        let qemu = root
-            .as_ref()
-            .and_then(|r| qemu_version(r, config))
-            .map(|(v, _)| v);
-        let options = LintOptions { vmid, qemu };
-        let mut diags = match (&root, &host) {
-            (Some(root), Some(host)) => {
-                let mut d = lint_with_host(config, &options, Some(&host_functions(host)));
-                d.extend(romfile_checks(root, host, config));
-                d
-            }
-            _ => lint(config, &options),
-        };
-        diags.extend(shared_devices(file, config, &configs));
-        diags.sort_by_key(|d| d.line);
-        for d in &diags {
-            if d.severity == Severity::Error {
-                errors += 1;
-            }
-            if !common.json {
-                println!("{}", diag_text(file, d));
-            }
-        }
-        report.push(json!({
-            "file": file,
-            "diagnostics": diags.iter().map(|d| json!({
-                "line": d.line,
-                "severity": if d.severity == Severity::Error { "error" } else { "warning" },
-                "message": d.message,
-            })).collect::<Vec<_>>(),
-        }));
-    }
-    if common.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({ "ok": errors == 0, "files": report }))?
-        );
-    }
-    Ok(if errors == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
+        .map(|input| {
+            let vmid = input
+                .file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".conf"))
+                .and_then(|n| n.parse().ok());
+            let qemu = facts
+                .and_then(|f| qemu_for(f, &input.config))
+                .map(|(v, _)| v);
+            let options = LintOptions { vmid, qemu };
+            let mut diags = match facts {
+                Some(facts) => {
+                    let mut d = vfiokit_vmconf::lint_with_host(
+                        &input.config,
+                        &options,
+                        Some(&host_functions(facts)),
+                    );
+                    d.extend(romfile_checks(facts, &input.config));
+                    d
+                }
+                None => vfiokit_vmconf::lint(&input.config, &options),
+            };
+            diags.extend(shared_devices(&input.file, &input.config, inputs));
+            diags.sort_by_key(|d| d.line);
+            diags
+        })
+        .collect()
 }
 
 /// A host device that another of the linted VMs gives too: both cannot run at once.
-fn shared_devices(file: &Path, config: &VmConfig, all: &[(&PathBuf, VmConfig)]) -> Vec<Diagnostic> {
+fn shared_devices(file: &Path, config: &VmConfig, all: &[LintInput]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for e in config.entries() {
         if !matches!(e.section, vfiokit_vmconf::Section::Main) || !e.key.starts_with("hostpci") {
@@ -770,7 +641,11 @@ fn shared_devices(file: &Path, config: &VmConfig, all: &[(&PathBuf, VmConfig)]) 
         let Ok(mine) = HostPci::parse(e.value) else {
             continue;
         };
-        for (other_file, other) in all.iter().filter(|(f, _)| f.as_path() != file) {
+        for LintInput {
+            file: other_file,
+            config: other,
+        } in all.iter().filter(|i| i.file.as_path() != file)
+        {
             for (key, theirs) in hostpcis(other) {
                 if let Some(id) = mine
                     .host
@@ -795,7 +670,12 @@ fn shared_devices(file: &Path, config: &VmConfig, all: &[(&PathBuf, VmConfig)]) 
 
 /// Whether the VM's firmware would load the ROM for `vendor:device`: OVMF needs an X64 EFI
 /// driver image, SeaBIOS a legacy image whose ids match and whose checksum is zero.
-pub fn rom_loads(bytes: &[u8], vendor: u16, device: u16, ovmf: bool) -> Result<(), String> {
+pub fn rom_loads(
+    bytes: &[u8],
+    vendor: u16,
+    device: u16,
+    ovmf: bool,
+) -> std::result::Result<(), String> {
     if ovmf {
         return vfiokit_vbios::check_romfile(bytes, vendor, device);
     }
@@ -807,16 +687,17 @@ pub fn rom_loads(bytes: &[u8], vendor: u16, device: u16, ovmf: bool) -> Result<(
 }
 
 /// Where a `romfile=` value points: under `/usr/share/kvm` unless absolute.
-pub fn romfile_path(root: &SysRoot, rom: &str) -> PathBuf {
-    if rom.starts_with('/') {
-        root.path(rom)
+pub fn romfile_path(facts: &HostFacts, rom: &str) -> PathBuf {
+    if let Some(abs) = rom.strip_prefix('/') {
+        facts.abs(abs)
     } else {
-        root.usr_share("kvm").join(rom)
+        facts.abs("usr/share/kvm").join(rom)
     }
 }
 
 /// Checks that need files of the host: the ROM files named by `romfile=`.
-fn romfile_checks(root: &SysRoot, host: &Host, config: &VmConfig) -> Vec<Diagnostic> {
+fn romfile_checks(facts: &HostFacts, config: &VmConfig) -> Vec<Diagnostic> {
+    let host = &facts.host;
     let mut out = Vec::new();
     let ovmf = config.get("bios") == Some("ovmf");
     for e in config.entries() {
@@ -827,15 +708,15 @@ fn romfile_checks(root: &SysRoot, host: &Host, config: &VmConfig) -> Vec<Diagnos
             continue;
         };
         let Some(rom) = &h.romfile else { continue };
-        let path = romfile_path(root, rom);
+        let path = romfile_path(facts, rom);
         let diag = |severity, message| Diagnostic {
             line: Some(e.line),
             severity,
             message,
         };
-        let bytes = match root.read_bytes_opt(&path) {
-            Ok(Some(b)) => b,
-            Ok(None) => {
+        let bytes = match facts.rom(rom) {
+            Some(b) => b,
+            None => {
                 out.push(diag(
                     Severity::Warning,
                     format!(
@@ -846,10 +727,6 @@ fn romfile_checks(root: &SysRoot, host: &Host, config: &VmConfig) -> Vec<Diagnos
                 ));
                 continue;
             }
-            Err(err) => {
-                out.push(diag(Severity::Error, format!("{}: {err}", e.key)));
-                continue;
-            }
         };
         let device = host.pci.devices.iter().find(|d| {
             let a = d.address;
@@ -858,7 +735,7 @@ fn romfile_checks(root: &SysRoot, host: &Host, config: &VmConfig) -> Vec<Diagnos
                 .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
         });
         if let Some(d) = device
-            && let Err(why) = rom_loads(&bytes, d.vendor.0, d.device.0, ovmf)
+            && let Err(why) = rom_loads(bytes, d.vendor.0, d.device.0, ovmf)
         {
             out.push(diag(
                 Severity::Error,
@@ -876,8 +753,10 @@ fn romfile_checks(root: &SysRoot, host: &Host, config: &VmConfig) -> Vec<Diagnos
 }
 
 /// The host's PCI functions as the lint crate wants them.
-fn host_functions(host: &Host) -> Vec<HostFunction> {
-    host.pci
+fn host_functions(facts: &HostFacts) -> Vec<HostFunction> {
+    facts
+        .host
+        .pci
         .devices
         .iter()
         .map(|d| HostFunction {
@@ -891,121 +770,155 @@ fn host_functions(host: &Host) -> Vec<HostFunction> {
         .collect()
 }
 
-/// `vm fmt FILE [--canonical]`: the config re-rendered (byte-identical for what Proxmox
-/// accepts), or in Proxmox's canonical form.
-pub fn fmt_file(file: &Path, canonical: bool) -> anyhow::Result<ExitCode> {
-    let config = VmConfig::parse(&read_utf8(file)?);
-    if canonical {
-        print!("{}", config.render_canonical());
-    } else {
-        print!("{}", config.render());
-    }
-    Ok(report_errors(file, &config))
+/// A hostpci entry as `vm show` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceView {
+    /// `hostpciN`.
+    pub key: String,
+    /// The host functions it names.
+    pub host: Vec<String>,
+    /// A cluster mapping instead of addresses.
+    pub mapping: Option<String>,
+    /// `legacy-igd=1`.
+    pub legacy_igd: bool,
+    /// `romfile=`.
+    pub romfile: Option<String>,
+    /// `pcie=1`.
+    pub pcie: bool,
+    /// `x-vga=1`.
+    pub x_vga: bool,
 }
 
-/// For `fmt` and `show`: the output is printed either way, but a config Proxmox would reject or
-/// drop lines of says so on stderr, with file and line, and exits 3.
-fn report_errors(file: &Path, config: &VmConfig) -> ExitCode {
-    let errors: Vec<Diagnostic> = lint(
-        config,
-        &LintOptions {
-            vmid: None,
-            qemu: None,
-        },
-    )
-    .into_iter()
-    .filter(|d| d.severity == Severity::Error)
-    .collect();
-    for d in &errors {
-        eprintln!("{}", diag_text(file, d));
-    }
-    if errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    }
+/// A usbN entry as `vm show` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsbView {
+    /// `usbN`.
+    pub key: String,
+    /// The raw value.
+    pub value: String,
+    /// `usb3=1`.
+    pub usb3: bool,
+    /// A cluster mapping.
+    pub mapping: Option<String>,
 }
 
-/// `vm show FILE`: a typed view.
-pub fn show_file(common: &Common, file: &Path) -> anyhow::Result<ExitCode> {
-    let config = VmConfig::parse(&read_utf8(file)?);
-    let machine = config
+/// The machine line, understood.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum MachineView {
+    /// A machine type Proxmox accepts.
+    Ok {
+        /// As written (`pc-i440fx-9.2`).
+        #[serde(rename = "type")]
+        raw_type: String,
+        /// `i440fx` or `q35`.
+        kind: String,
+        /// `9.2`, when pinned.
+        version: Option<String>,
+    },
+    /// One it does not.
+    Error {
+        /// Why.
+        error: String,
+    },
+}
+
+/// The legacy-IGD verdict of a config that asks for legacy mode.
+#[derive(Debug, Clone, Serialize)]
+pub struct IgdVerdict {
+    /// Whether QEMU would accept it.
+    pub ok: bool,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `vm show`: a typed view of a config.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmView {
+    /// `name`.
+    pub name: Option<String>,
+    /// The machine.
+    pub machine: MachineView,
+    /// `seabios` or `ovmf`.
+    pub bios: String,
+    /// `vga`.
+    pub vga: Option<String>,
+    /// `args`, split as Proxmox splits them.
+    pub args: Option<Vec<String>>,
+    /// hostpci entries.
+    pub devices: Vec<DeviceView>,
+    /// usb entries.
+    pub usb: Vec<UsbView>,
+    /// The legacy-IGD verdict when a device asks for legacy mode.
+    pub legacy_igd: Option<IgdVerdict>,
+}
+
+/// The typed view of a config.
+pub fn view(config: &VmConfig) -> VmView {
+    let machine = match config
         .get("machine")
-        .map_or_else(|| Ok(Machine::default_for_missing()), Machine::parse);
-    let devices: Vec<serde_json::Value> = hostpcis(&config)
+        .map_or_else(|| Ok(Machine::default_for_missing()), Machine::parse)
+    {
+        Ok(m) => MachineView::Ok {
+            raw_type: m.raw_type.clone(),
+            kind: format!("{:?}", m.kind).to_lowercase(),
+            version: m.version.map(|v| format!("{}.{}", v.0, v.1)),
+        },
+        Err(e) => MachineView::Error {
+            error: e.to_string(),
+        },
+    };
+    let devices: Vec<DeviceView> = hostpcis(config)
         .into_iter()
-        .map(|(k, h)| {
-            json!({
-                "key": k,
-                "host": h.host.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "mapping": h.mapping,
-                "legacy_igd": h.legacy_igd.unwrap_or(false),
-                "romfile": h.romfile,
-                "pcie": h.pcie.unwrap_or(false),
-                "x_vga": h.x_vga.unwrap_or(false),
-            })
+        .map(|(k, h)| DeviceView {
+            key: k,
+            host: h.host.iter().map(ToString::to_string).collect(),
+            mapping: h.mapping,
+            legacy_igd: h.legacy_igd.unwrap_or(false),
+            romfile: h.romfile,
+            pcie: h.pcie.unwrap_or(false),
+            x_vga: h.x_vga.unwrap_or(false),
         })
         .collect();
-    let usb: Vec<serde_json::Value> = config
+    let usb = config
         .keys()
         .into_iter()
         .filter(|k| k.starts_with("usb"))
         .filter_map(|k| {
             let raw = config.get(k)?;
             let u = UsbEntry::parse(raw).ok()?;
-            Some(json!({ "key": k, "value": raw, "usb3": u.usb3.unwrap_or(false), "mapping": u.mapping }))
+            Some(UsbView {
+                key: k.to_string(),
+                value: raw.to_string(),
+                usb3: u.usb3.unwrap_or(false),
+                mapping: u.mapping,
+            })
         })
         .collect();
-    let legacy = hostpcis(&config)
+    let legacy = devices
         .iter()
-        .any(|(_, h)| h.legacy_igd == Some(true));
-    let verdict = if legacy {
-        match legacy_igd_verdict(&config) {
-            Ok(()) => json!({ "ok": true }),
-            Err(m) => json!({ "ok": false, "message": m }),
-        }
-    } else {
-        serde_json::Value::Null
-    };
-    let view = json!({
-        "name": config.get("name"),
-        "machine": match &machine {
-            Ok(m) => json!({ "type": m.raw_type, "kind": format!("{:?}", m.kind).to_lowercase(), "version": m.version.map(|v| format!("{}.{}", v.0, v.1)) }),
-            Err(e) => json!({ "error": e.to_string() }),
-        },
-        "bios": config.get("bios").unwrap_or("seabios"),
-        "vga": config.get("vga"),
-        "args": config.get("args").map(|a| split_args(a).unwrap_or_default()),
-        "devices": devices,
-        "usb": usb,
-        "legacy_igd": verdict,
-    });
-    if common.json {
-        println!("{}", serde_json::to_string_pretty(&view)?);
-    } else {
-        println!("name: {}", config.get("name").unwrap_or("-"));
-        println!(
-            "machine: {}",
-            view["machine"]["type"].as_str().unwrap_or("?")
-        );
-        println!("firmware: {}", view["bios"].as_str().unwrap_or("seabios"));
-        println!("vga: {}", config.get("vga").unwrap_or("(default)"));
-        for d in view["devices"].as_array().into_iter().flatten() {
-            println!("{}: {}", d["key"].as_str().unwrap_or(""), d);
-        }
-        for u in view["usb"].as_array().into_iter().flatten() {
-            println!(
-                "{}: {}",
-                u["key"].as_str().unwrap_or(""),
-                u["value"].as_str().unwrap_or("")
-            );
-        }
-        if legacy {
-            match legacy_igd_verdict(&config) {
-                Ok(()) => println!("legacy IGD: ok"),
-                Err(m) => println!("legacy IGD: {m}"),
-            }
-        }
+        .any(|d| d.legacy_igd)
+        .then(|| match legacy_igd_verdict(config) {
+            Ok(()) => IgdVerdict {
+                ok: true,
+                message: None,
+            },
+            Err(m) => IgdVerdict {
+                ok: false,
+                message: Some(m.to_string()),
+            },
+        });
+    VmView {
+        name: config.get("name").map(str::to_string),
+        machine,
+        bios: config.get("bios").unwrap_or("seabios").to_string(),
+        vga: config.get("vga").map(str::to_string),
+        args: config
+            .get("args")
+            .map(|a| split_args(a).unwrap_or_default()),
+        devices,
+        usb,
+        legacy_igd: legacy,
     }
-    Ok(report_errors(file, &config))
 }

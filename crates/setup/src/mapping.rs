@@ -1,73 +1,35 @@
-//! `vfiokit mapping plan`: Proxmox cluster resource mappings (`/etc/pve/mapping/pci.cfg`,
-//! `usb.cfg`) from each node's recorded host, and their check against a node's hardware.
+//! Proxmox cluster resource mappings (`/etc/pve/mapping/pci.cfg`, `usb.cfg`) planned from each
+//! node's host, and their check against a node's hardware.
 //!
 //! A mapping lets `hostpci0: mapping=igpu` resolve to each node's own device, so a VM can start
 //! on any node that has one. Proxmox checks at start that the node's entry still matches the
-//! hardware (`assert_valid`: id, subsystem id, IOMMU group); vfiokit checks the same earlier, and
-//! refuses an entry whose device would take host-critical functions with it.
+//! hardware (`assert_valid`: id, subsystem id, IOMMU group); [`check_node`] (the rule `mapping-invalid`) checks the same
+//! earlier, and [`plan`] refuses an entry whose device would take host-critical functions with it.
 
-use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-
-use anyhow::{Context, bail};
 use vfiokit_iommu::{Host, assess};
 use vfiokit_pci::{PciAddress, PciDevice, VendorId};
-use vfiokit_sysfs::SysRoot;
+use vfiokit_plan::Plan;
 use vfiokit_usbredir::UsbId;
 use vfiokit_vmconf::{MappingFile, PciHostId, PciMapItem, UsbMapItem};
 
-use crate::Common;
-use crate::apply;
-use crate::plan::Plan;
+use crate::facts::{HostFacts, TextFile};
+use crate::refusal::Refusal;
+use crate::rules::{Finding, Input, NodeHost, Severity};
+use crate::{Error, Result};
 
-/// One node of the cluster: its name and the root of its recorded host (`/` for this node).
-#[derive(Debug, Clone)]
-pub struct Node {
-    /// The Proxmox node name.
+/// What `mapping plan` was asked for.
+#[derive(Debug)]
+pub struct Request<'a> {
+    /// The mapping id.
     pub name: String,
-    /// Where its host is readable.
-    pub root: PathBuf,
-}
-
-impl std::str::FromStr for Node {
-    type Err = String;
-    /// `NAME=ROOT`.
-    fn from_str(s: &str) -> Result<Node, String> {
-        let (name, root) = s
-            .split_once('=')
-            .ok_or_else(|| format!("expected NAME=ROOT, got {s:?}"))?;
-        if !valid_config_id(name) {
-            return Err(format!("invalid node name {name:?}"));
-        }
-        Ok(Node {
-            name: name.to_string(),
-            root: PathBuf::from(root),
-        })
-    }
-}
-
-/// A `NAME=ADDR` choice of the device on one node.
-#[derive(Debug, Clone)]
-pub struct NodePath {
-    /// Node name.
-    pub node: String,
-    /// The device's address there.
-    pub address: PciAddress,
-}
-
-impl std::str::FromStr for NodePath {
-    type Err = String;
-    fn from_str(s: &str) -> Result<NodePath, String> {
-        let (node, addr) = s
-            .split_once('=')
-            .ok_or_else(|| format!("expected NODE=ADDR, got {s:?}"))?;
-        Ok(NodePath {
-            node: node.to_string(),
-            address: addr
-                .parse()
-                .map_err(|e: vfiokit_pci::Error| e.to_string())?,
-        })
-    }
+    /// `VID:DID` of the PCI device.
+    pub device: (VendorId, u16),
+    /// A USB device to map under the same id.
+    pub usb: Option<UsbId>,
+    /// The nodes and their hosts.
+    pub nodes: &'a [NodeHost],
+    /// Explicit device choices per node: `(node, address)`.
+    pub paths: Vec<(String, PciAddress)>,
 }
 
 /// Proxmox's `pve-configid`: `[a-z][a-z0-9_-]+`, case-insensitive. Also keeps ids from being paths.
@@ -78,20 +40,15 @@ pub fn valid_config_id(id: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-/// `/etc/pve/mapping/<kind>.cfg` under the root that holds the cluster file system.
-pub fn mapping_path(root: &SysRoot, kind: &str) -> PathBuf {
-    root.etc("pve/mapping").join(format!("{kind}.cfg"))
-}
-
 /// The device (and the other functions of its slot in its IOMMU group, e.g. a GPU's audio) on
 /// one node, checked like `setup-host` checks it.
 fn node_entry(
-    node: &Node,
-    host: &Host,
+    node: &NodeHost,
     vendor: VendorId,
     device: u16,
     chosen: Option<PciAddress>,
-) -> Result<PciMapItem, String> {
+) -> std::result::Result<PciMapItem, String> {
+    let host = &node.host;
     let matches: Vec<&PciDevice> = host
         .pci
         .devices
@@ -166,42 +123,22 @@ fn node_entry(
     })
 }
 
-/// What `mapping plan` was asked for.
-pub struct MappingRequest {
-    /// The mapping id.
-    pub name: String,
-    /// `VID:DID` of the PCI device.
-    pub device: (VendorId, u16),
-    /// A USB device to map under the same id.
-    pub usb: Option<UsbId>,
-    /// The nodes.
-    pub nodes: Vec<Node>,
-    /// Explicit device choices per node.
-    pub paths: Vec<NodePath>,
-}
-
 /// Plans the mapping files, or explains which node cannot serve.
-pub fn plan_mapping(root: &SysRoot, req: &MappingRequest) -> anyhow::Result<Result<Plan, String>> {
+pub fn plan(cluster: &HostFacts, req: &Request<'_>) -> Result<std::result::Result<Plan, Refusal>> {
     if !valid_config_id(&req.name) {
-        bail!(
+        return Err(Error::Invalid(format!(
             "invalid mapping id {:?}: Proxmox ids are [a-z][a-z0-9_-]+",
             req.name
-        );
+        )));
     }
     let mut maps = Vec::new();
     let mut usb_maps = Vec::new();
     let mut refusals = Vec::new();
     let mut description = None;
-    for node in &req.nodes {
-        let node_root = SysRoot::new(&node.root)
-            .with_context(|| format!("node {}: cannot read {}", node.name, node.root.display()))?;
-        let host = Host::scan(&node_root).with_context(|| format!("node {}", node.name))?;
-        let chosen = req
-            .paths
-            .iter()
-            .find(|p| p.node == node.name)
-            .map(|p| p.address);
-        match node_entry(node, &host, req.device.0, req.device.1, chosen) {
+    for node in req.nodes {
+        let host = &node.host;
+        let chosen = req.paths.iter().find(|p| p.0 == node.name).map(|p| p.1);
+        match node_entry(node, req.device.0, req.device.1, chosen) {
             Ok(item) => {
                 if description.is_none()
                     && let Some(d) = host
@@ -243,68 +180,44 @@ pub fn plan_mapping(root: &SysRoot, req: &MappingRequest) -> anyhow::Result<Resu
         }
     }
     if !refusals.is_empty() {
-        return Ok(Err(format!(
-            "refused: not every node can serve mapping '{}':\n  {}\n",
-            req.name,
-            refusals.join("\n  ")
-        )));
+        return Ok(Err(Refusal {
+            message: format!(
+                "refused: not every node can serve mapping '{}':\n  {}\n",
+                req.name,
+                refusals.join("\n  ")
+            ),
+            harms: Vec::new(),
+            alternatives: Vec::new(),
+            force_collateral: Vec::new(),
+        }));
     }
     let mut plan = Plan::default();
     let description = description.map(|d| format!("{d} (written by vfiokit mapping plan)"));
-    for (kind, items) in [("pci", &maps), ("usb", &usb_maps)] {
+    for (file, items) in [
+        (&cluster.pci_mappings, &maps),
+        (&cluster.usb_mappings, &usb_maps),
+    ] {
         if items.is_empty() {
             continue;
         }
-        let path = mapping_path(root, kind);
-        let old = root.read_text_opt(&path)?;
-        let mut file = MappingFile::parse(old.as_deref().unwrap_or(""));
-        file.set_section(&req.name, items, description.as_deref());
-        let new = file.render();
-        let rel = path
-            .strip_prefix(root.root())
-            .map_or_else(|_| path.clone(), Path::to_path_buf);
+        let old = file.get()?.map(str::to_string);
+        let mut doc = MappingFile::parse(old.as_deref().unwrap_or(""));
+        doc.set_section(&req.name, items, description.as_deref());
+        let new = doc.render();
         let reasons = items.iter().map(|m| format!("map {m}")).collect();
-        plan.edit(rel, old, new, reasons);
+        plan.edit(file.path.clone(), old, new, reasons);
     }
     Ok(Ok(plan))
 }
 
-/// `mapping plan`.
-pub fn run_plan(common: &Common, req: &MappingRequest, do_apply: bool) -> anyhow::Result<ExitCode> {
-    let root = common.open_root()?;
-    let _lock = apply::prepare(&root, None, do_apply)?;
-    let plan = match plan_mapping(&root, req)? {
-        Ok(p) => p,
-        Err(refusal) => {
-            if common.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "refused": refusal }))?
-                );
-            } else {
-                eprint!("{refusal}");
-            }
-            return Ok(ExitCode::from(3));
-        }
-    };
-    crate::setup_cmd::show_or_apply(
-        common,
-        &root,
-        &plan,
-        do_apply,
-        &format!("mapping plan --name {}", req.name),
-        &format!("mapping '{}' is already written", req.name),
-    )
-}
-
 /// Proxmox's `assert_valid` for one node: each PCI map entry of that node against its host.
 /// Returns (mapping id, message) for every entry that no longer matches.
-pub fn check_node(cluster: &SysRoot, node: &str, host: &Host) -> Vec<(String, String)> {
+pub fn check_node(mappings: &TextFile, node: &str, host: &Host) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let Ok(Some(text)) = cluster.read_attr_opt(&mapping_path(cluster, "pci")) else {
+    let Ok(Some(text)) = mappings.get() else {
         return out;
     };
-    for section in MappingFile::parse(&text).sections() {
+    for section in MappingFile::parse(text).sections() {
         for (line, value) in &section.maps {
             let Ok(item) = PciMapItem::parse(value) else {
                 out.push((
@@ -372,6 +285,37 @@ pub fn check_node(cluster: &SysRoot, node: &str, host: &Host) -> Vec<(String, St
     out
 }
 
+/// The rule `mapping-invalid`: this node's entries against this host (named by
+/// `/etc/hostname`), and every other node given against its own host.
+pub(crate) fn invalid_entries(i: &Input<'_>) -> Vec<Finding> {
+    let mut checks: Vec<(&str, &Host)> =
+        i.nodes.iter().map(|n| (n.name.as_str(), &n.host)).collect();
+    if let Some(local) = i
+        .facts
+        .hostname
+        .as_deref()
+        .filter(|l| !i.nodes.iter().any(|n| n.name == *l))
+    {
+        checks.push((local, &i.facts.host));
+    }
+    let mut out = Vec::new();
+    for (node, host) in checks {
+        for (id, message) in check_node(&i.facts.pci_mappings, node, host) {
+            out.push(Finding {
+                check: "mapping-invalid",
+                severity: Severity::Error,
+                message: format!("mapping '{id}': {message}"),
+                fix: format!("re-plan it: vfiokit mapping plan --name {id} …"),
+                fixable: false,
+                path: Some(i.facts.pci_mappings.path.clone()),
+                line: None,
+                edit: None,
+            });
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,8 +328,5 @@ mod tests {
         for bad in ["", "a", "1gpu", "../x", "a/b", "a.b", "a b"] {
             assert!(!valid_config_id(bad), "{bad}");
         }
-        assert!("pve1=/".parse::<Node>().is_ok());
-        assert!("../x=/".parse::<Node>().is_err());
-        assert!("pve1".parse::<Node>().is_err());
     }
 }

@@ -1,0 +1,347 @@
+//! Every read a planner or a check needs, done once, up front.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use vfiokit_iommu::{Host, IommuKind};
+use vfiokit_kcmdline::{BootLoader, DropIn, ModprobeConf, ModprobeDir};
+use vfiokit_pci::ModuleAliases;
+use vfiokit_sysfs::SysRoot;
+use vfiokit_vmconf::{Machine, VmConfig};
+
+use crate::{Error, Result};
+
+/// A text file of the host: where it is and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextFile {
+    /// Relative to the root (`etc/modules`).
+    pub path: PathBuf,
+    /// Its text, `None` when it does not exist; `Err` says why it could not be read.
+    pub text: std::result::Result<Option<String>, String>,
+}
+
+impl TextFile {
+    fn read(root: &SysRoot, rel: PathBuf, problems: &mut Vec<String>) -> TextFile {
+        let text = root.read_text_opt(&root.path(&rel)).map_err(|e| {
+            problems.push(e.to_string());
+            e.to_string()
+        });
+        TextFile { path: rel, text }
+    }
+
+    /// The text (`None`: the file does not exist), or the error that kept it unread.
+    pub fn get(&self) -> Result<Option<&str>> {
+        match &self.text {
+            Ok(t) => Ok(t.as_deref()),
+            Err(e) => Err(Error::Invalid(e.clone())),
+        }
+    }
+}
+
+/// A VM config under `/etc/pve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmFile {
+    /// The VM id.
+    pub vmid: u32,
+    /// Whether it is this node's (`/etc/pve/qemu-server`) rather than another node's.
+    pub local: bool,
+    /// Its text, or why it could not be read (not UTF-8, unreadable).
+    pub file: TextFile,
+}
+
+impl VmFile {
+    /// The parsed config, when it could be read.
+    pub fn config(&self) -> Option<VmConfig> {
+        match &self.file.text {
+            Ok(Some(t)) => Some(VmConfig::parse(t)),
+            _ => None,
+        }
+    }
+}
+
+/// Everything vfiokit's rules look at, read once from a host root.
+#[derive(Debug)]
+pub struct HostFacts {
+    /// The root directory the facts were read from (for messages that name files).
+    pub root: PathBuf,
+    /// Whether the root is the running host `/` (commands run only there).
+    pub is_host: bool,
+    /// PCI functions, IOMMU state and groups, USB devices, roles.
+    pub host: Host,
+    /// The running kernel's `modules.alias`, when the root has one.
+    pub aliases: Option<ModuleAliases>,
+    /// For each bound PCI driver, the module it belongs to (`xhci_hcd` → `xhci_pci`).
+    pub driver_modules: BTreeMap<String, String>,
+    /// The running kernel's release (`6.8.12-11-pve`).
+    pub release: Option<String>,
+    /// Intel or AMD, from the IOMMU units or `/proc/cpuinfo`.
+    pub cpu_vendor: Option<IommuKind>,
+    /// Which boot loader holds the command line.
+    pub boot_loader: BootLoader,
+    /// Its command line file (`etc/default/grub` or `etc/kernel/cmdline`).
+    pub boot_cmdline: Option<TextFile>,
+    /// `etc/modules`.
+    pub modules: TextFile,
+    /// `etc/modprobe.d/*.conf`, sorted by name as kmod reads them.
+    pub modprobe: Vec<TextFile>,
+    /// VM configs: this node's, then other nodes' under `etc/pve/nodes`.
+    pub vms: Vec<VmFile>,
+    /// `etc/pve/mapping/pci.cfg`.
+    pub pci_mappings: TextFile,
+    /// `etc/pve/mapping/usb.cfg`.
+    pub usb_mappings: TextFile,
+    /// The QEMU version and where it was read.
+    pub qemu_version: Option<((u32, u32), String)>,
+    /// The node's name (`etc/hostname`).
+    pub hostname: Option<String>,
+    /// Files under `usr/share/kvm` (ROMs), by name.
+    pub roms: BTreeMap<String, Vec<u8>>,
+    /// What could not be read besides the host scan's own problems, each naming its file.
+    pub problems: Vec<String>,
+}
+
+/// `(major, minor)` of a release such as `6.8.12-11-pve`.
+pub fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.trim().split(['.', '-']);
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// `(major, minor)` from `qemu-system-x86_64 --version` output.
+pub(crate) fn parse_qemu_version(text: &str) -> Option<(u32, u32)> {
+    let rest = text.split("version").nth(1)?.split_whitespace().next()?;
+    let mut p = rest.split('.');
+    Some((p.next()?.parse().ok()?, p.next()?.parse().ok()?))
+}
+
+/// ROM files larger than this are not read (option ROMs are at most a few MiB).
+const ROM_LIMIT: u64 = 64 << 20;
+
+impl HostFacts {
+    /// Reads the host at `root`. Only a root without `/sys/bus/pci/devices` is an error; a file
+    /// that cannot be read is recorded (in [`HostFacts::problems`] and in the file's own entry)
+    /// and the planner that needs it stops there with the reason.
+    pub fn gather(root: &SysRoot) -> Result<HostFacts> {
+        let host = Host::scan(root)?;
+        let mut problems = Vec::new();
+        let aliases = vfiokit_pci::load_module_aliases(root).unwrap_or_else(|e| {
+            problems.push(e.to_string());
+            None
+        });
+        let mut driver_modules = BTreeMap::new();
+        for d in host.pci.devices.iter().filter_map(|d| d.driver.as_deref()) {
+            if !driver_modules.contains_key(d) {
+                let link = root.sys_bus_drivers("pci").join(d).join("module");
+                let module = root.link_name(&link).ok().flatten();
+                driver_modules.insert(d.to_string(), module.unwrap_or_else(|| d.replace('-', "_")));
+            }
+        }
+        let release = root
+            .read_attr_opt(&root.proc_osrelease())
+            .unwrap_or_else(|e| {
+                problems.push(e.to_string());
+                None
+            });
+        let cpu_vendor = cpu_vendor(root, &host);
+        let boot_loader = BootLoader::detect(root);
+        let rel = |p: PathBuf| {
+            p.strip_prefix(root.root())
+                .map_or(p.clone(), Path::to_path_buf)
+        };
+        let boot_cmdline = boot_loader
+            .cmdline_path(root)
+            .map(|p| TextFile::read(root, rel(p), &mut problems));
+        let modules = TextFile::read(root, rel(root.etc("modules")), &mut problems);
+        let modprobe_dir = root.etc("modprobe.d");
+        let mut modprobe = Vec::new();
+        match root.list_opt(&modprobe_dir) {
+            Ok(mut names) => {
+                names.sort();
+                for n in names.into_iter().filter(|n| n.ends_with(".conf")) {
+                    modprobe.push(TextFile::read(
+                        root,
+                        rel(modprobe_dir.join(n)),
+                        &mut problems,
+                    ));
+                }
+            }
+            Err(e) => problems.push(e.to_string()),
+        }
+        let vms = read_vms(root, &mut problems);
+        let pci_mappings =
+            TextFile::read(root, rel(root.etc("pve/mapping/pci.cfg")), &mut problems);
+        let usb_mappings =
+            TextFile::read(root, rel(root.etc("pve/mapping/usb.cfg")), &mut problems);
+        let qemu_version = qemu_version(root);
+        let hostname = root
+            .read_attr_opt(&root.etc("hostname"))
+            .ok()
+            .flatten()
+            .map(|h| h.trim().to_string());
+        let mut roms = BTreeMap::new();
+        let kvm = root.usr_share("kvm");
+        for name in root.list_opt(&kvm).unwrap_or_default() {
+            let path = kvm.join(&name);
+            if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= ROM_LIMIT)
+                && let Ok(Some(bytes)) = root.read_bytes_opt(&path)
+            {
+                roms.insert(name, bytes);
+            }
+        }
+        Ok(HostFacts {
+            root: root.root().to_path_buf(),
+            is_host: root.is_host(),
+            host,
+            aliases,
+            driver_modules,
+            release,
+            cpu_vendor,
+            boot_loader,
+            boot_cmdline,
+            modules,
+            modprobe,
+            vms,
+            pci_mappings,
+            usb_mappings,
+            qemu_version,
+            hostname,
+            roms,
+            problems,
+        })
+    }
+
+    /// `rel` under the root, as messages name files.
+    pub fn abs(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// `(major, minor)` of the running kernel.
+    pub fn kernel(&self) -> Option<(u32, u32)> {
+        self.release.as_deref().and_then(kernel_version)
+    }
+
+    /// `/etc/modprobe.d` as kmod reads it (files that could not be read are left out).
+    pub fn modprobe_dir(&self) -> ModprobeDir {
+        ModprobeDir::from_files(
+            self.modprobe
+                .iter()
+                .filter_map(|f| {
+                    let text = f.text.as_ref().ok()?.as_deref()?;
+                    Some(DropIn {
+                        name: f.path.file_name()?.to_string_lossy().into_owned(),
+                        path: self.abs(&f.path),
+                        doc: ModprobeConf::parse(text),
+                    })
+                })
+                .collect(),
+        )
+    }
+
+    /// A VM's config file: this node's first, then another node's.
+    pub fn vm(&self, vmid: u32) -> Option<&VmFile> {
+        self.vms
+            .iter()
+            .find(|v| v.vmid == vmid && v.local)
+            .or_else(|| self.vms.iter().find(|v| v.vmid == vmid))
+    }
+
+    /// The bytes of a ROM file named by `romfile=` (relative to `/usr/share/kvm`).
+    pub fn rom(&self, name: &str) -> Option<&[u8]> {
+        self.roms.get(name).map(Vec::as_slice)
+    }
+
+    /// The modules that claim or would claim `d`: its `modules.alias` matches and its bound
+    /// driver's module, VFIO's own left out.
+    pub fn host_modules(&self, d: &vfiokit_pci::PciDevice) -> std::collections::BTreeSet<String> {
+        let mut mods: std::collections::BTreeSet<String> = match (&self.aliases, &d.modalias) {
+            (Some(a), Some(m)) => a.modules_for(m).into_iter().map(str::to_string).collect(),
+            _ => Default::default(),
+        };
+        if let Some(drv) = &d.driver {
+            mods.insert(
+                self.driver_modules
+                    .get(drv)
+                    .cloned()
+                    .unwrap_or_else(|| drv.replace('-', "_")),
+            );
+        }
+        mods.retain(|m| !matches!(m.replace('-', "_").as_str(), "vfio_pci" | "pci_stub"));
+        mods
+    }
+}
+
+/// Intel or AMD, from the IOMMU units or, with the IOMMU off, from `/proc/cpuinfo`.
+fn cpu_vendor(root: &SysRoot, host: &Host) -> Option<IommuKind> {
+    if let Some(k @ (IommuKind::Intel | IommuKind::Amd)) = host.iommu.kind {
+        return Some(k);
+    }
+    let text = root.read_attr_opt(&root.proc_cpuinfo()).ok()??;
+    let vendor = text
+        .lines()
+        .find_map(|l| l.strip_prefix("vendor_id")?.split(':').nth(1))?;
+    match vendor.trim() {
+        "GenuineIntel" => Some(IommuKind::Intel),
+        "AuthenticAMD" | "HygonGenuine" => Some(IommuKind::Amd),
+        _ => None,
+    }
+}
+
+/// VM configs: `etc/pve/qemu-server/*.conf` (this node), then `etc/pve/nodes/*/qemu-server/*.conf`.
+fn read_vms(root: &SysRoot, problems: &mut Vec<String>) -> Vec<VmFile> {
+    let mut out = Vec::new();
+    let rel = |p: &Path| {
+        p.strip_prefix(root.root())
+            .map_or(p.to_path_buf(), Path::to_path_buf)
+    };
+    let mut dirs = vec![(root.etc("pve/qemu-server"), true)];
+    let nodes = root.etc("pve/nodes");
+    for node in root.list_opt(&nodes).unwrap_or_default() {
+        dirs.push((nodes.join(node).join("qemu-server"), false));
+    }
+    for (dir, local) in dirs {
+        let mut names = root.list_opt(&dir).unwrap_or_default();
+        names.sort_by_key(|n| (n.len(), n.clone()));
+        for name in names {
+            let Some(vmid) = name.strip_suffix(".conf").and_then(|v| v.parse().ok()) else {
+                continue;
+            };
+            let path = dir.join(&name);
+            // /etc/pve/qemu-server is a link to this node's directory: keep one copy.
+            if !local && out.iter().any(|v: &VmFile| v.local && v.vmid == vmid) {
+                continue;
+            }
+            out.push(VmFile {
+                vmid,
+                local,
+                file: TextFile::read(root, rel(&path), problems),
+            });
+        }
+    }
+    out
+}
+
+/// The QEMU version: on `/` from `qemu-system-x86_64 --version` (read-only), else the root's
+/// recorded output.
+fn qemu_version(root: &SysRoot) -> Option<((u32, u32), String)> {
+    if root.is_host()
+        && let Ok(out) = std::process::Command::new("qemu-system-x86_64")
+            .arg("--version")
+            .output()
+        && let Some(v) = parse_qemu_version(&String::from_utf8_lossy(&out.stdout))
+    {
+        return Some((v, "qemu-system-x86_64 --version on this host".into()));
+    }
+    let record = root.qemu_version_record();
+    let text = root.read_attr_opt(&record).ok()??;
+    parse_qemu_version(&text).map(|v| (v, format!("the recorded {}", record.display())))
+}
+
+/// The QEMU version for a VM: the host's, else the config's machine line.
+pub(crate) fn qemu_for(facts: &HostFacts, config: &VmConfig) -> Option<((u32, u32), String)> {
+    if let Some(v) = &facts.qemu_version {
+        return Some(v.clone());
+    }
+    let machine = Machine::parse(config.get("machine")?).ok()?;
+    machine
+        .version
+        .map(|v| (v, format!("the VM's machine line ({})", machine.raw_type)))
+}
