@@ -926,7 +926,15 @@ pub static KINDS: &[Kind] = &[
                 &["mapping multiple bars"],
             ],
             hints: &[],
-            unless: &["bridge window ["],
+            // Bridge windows (resources 13 to 16; named `bridge window` since 6.8) are not
+            // device BARs: failing to size one at boot is common and harmless here.
+            unless: &[
+                "bridge window [",
+                "bar 13:",
+                "bar 14:",
+                "bar 15:",
+                "bar 16:",
+            ],
         },
         explanation: "The kernel could not reserve one of the device's BAR address ranges, or \
             never assigned it: usually the host's boot framebuffer (efifb/simplefb/vesafb, \

@@ -295,10 +295,15 @@ pub(crate) fn address_at(b: &[u8], i: usize) -> Option<(String, usize)> {
 /// `20:35:58.1` or a USB id `0003:062A:4101.0004`).
 fn first_address(s: &str) -> Option<String> {
     let b = s.as_bytes();
+    // A `:` may stand before an address only after a word (`PCI:0000:01:00.0`), not inside a
+    // longer run of hex fields (`0000:c5:00.0` read from its bus, a clock).
+    let starts = |i: usize| match i.checked_sub(1).map(|p| b[p]) {
+        None => true,
+        Some(b':') => i < 2 || !b[i - 2].is_ascii_hexdigit(),
+        Some(c) => !(c.is_ascii_alphanumeric() || c == b'.'),
+    };
     (0..b.len())
-        .filter(|&i| {
-            i == 0 || !(b[i - 1].is_ascii_alphanumeric() || matches!(b[i - 1], b':' | b'.'))
-        })
+        .filter(|&i| starts(i))
         .find_map(|i| address_at(b, i).map(|(a, _)| a))
 }
 
@@ -445,6 +450,10 @@ mod tests {
             ("Jun 03 20:35:58 pve kernel: nothing", None),
             ("at 20:35:58.1 nothing", None),
             ("hid-generic 0003:062A:4101.0004: x", None),
+            (
+                "vgaarb: device changed decodes: PCI:0000:01:00.0,olddecodes=io",
+                Some("0000:01:00.0"),
+            ),
             ("bus 01:00.8 is no function", None),
             ("slot 00:20.0 is no device", None),
         ];
