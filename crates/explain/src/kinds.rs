@@ -497,6 +497,28 @@ fn notes_igd(f: &Facts<'_>, n: &mut Notes) {
 }
 
 fn notes_bar(f: &Facts<'_>, n: &mut Notes) {
+    if [
+        "no space",
+        "not assigned",
+        "can't assign",
+        "can't claim",
+        "failed to assign",
+    ]
+    .iter()
+    .any(|w| f.lower.contains(w))
+    {
+        n.explain.push(
+            "Here the kernel found no valid place for the resource: no framebuffer is involved."
+                .to_string(),
+        );
+    }
+    if f.lower.contains(": rom [") || f.lower.contains(" rom [") {
+        n.explain.push(
+            "The resource is the device's expansion ROM: only its ROM cannot be read, so a VM \
+             needing it must get a romfile=."
+                .to_string(),
+        );
+    }
     if let Some(dev) = f.dev
         && dev.boot_vga
     {
@@ -989,8 +1011,8 @@ pub static KINDS: &[Kind] = &[
         },
         explanation: "The AMD IOMMU blocked a DMA from the device: it used an address its IOMMU \
             domain does not map. For a passed-through device that points at the guest driver or \
-            a reset that did not take (domain 0x0000: the device did DMA after the VM let it go — \
-            the AMD GPU reset bug); for a host device, at a driver or firmware bug.",
+            a reset that did not take (domain 0x0000: the device did DMA while in no domain, for \
+            one after its VM released it, as with the AMD GPU reset bug); for a host device, at a driver or firmware bug.",
         fix: "Find out which device it is. Passed through: make sure it resets cleanly between \
             VM starts (vendor-reset, removing and rescanning the device, or a host reboot); a host \
             device: update firmware and driver, `iommu=pt` reduces host-side faults.",
