@@ -257,3 +257,36 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
+
+#[test]
+fn a_broken_usb_id_reaches_the_problems() {
+    let (dir, root) = vfiokit_fakesys::copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let usb = dir.path().join("sys/bus/usb/devices");
+    let device = std::fs::read_dir(&usb)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.contains('-') && !name.contains(':')
+        })
+        .expect("a USB device with an idVendor");
+    let vendor = std::fs::canonicalize(&device).unwrap().join("idVendor");
+    std::fs::write(&vendor, "zz!z\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vfiokit"))
+        .args(["inspect", "--json", "--root"])
+        .arg(root.root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let name = device.file_name().unwrap().to_str().unwrap();
+    assert!(
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().unwrap().contains(name)),
+        "no problem names {name}: {}",
+        v["problems"]
+    );
+}

@@ -515,3 +515,116 @@ fn unparseable_lines_are_kept_and_reported_and_no_iommu_is_an_error() {
         "{err}"
     );
 }
+
+#[test]
+fn refusals_print_typed_json_and_apply_prints_json() {
+    let fresh = vfiokit_fakesys::testdata_dir().join("elitedesk-800-g4/fresh");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vfiokit"))
+        .args(["setup-host", "--device", "00:1f.3", "--json", "--root"])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["refused"].as_str().unwrap().starts_with("refused: "));
+    assert!(
+        v["harms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["address"] == "0000:00:1f.6" && h["role"] == "default-route-nic"),
+        "{v}"
+    );
+    assert!(!v["alternatives"].as_array().unwrap().is_empty(), "{v}");
+    assert!(
+        v["force_collateral"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "0000:00:1f.6"),
+        "{v}"
+    );
+
+    let (dir, root) = vfiokit_fakesys::copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    for args in [
+        &[
+            "setup-vm",
+            "--vmid",
+            "100",
+            "--usb",
+            "062a:4101",
+            "--apply",
+            "--json",
+        ][..],
+        &["setup-host", "--device", "00:02.0", "--apply", "--json"],
+        &["undo", "--json"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vfiokit"))
+            .args(args)
+            .arg("--root")
+            .arg(root.root())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
+        if args[0] != "undo" {
+            assert_eq!(v["applied"], true, "{v}");
+        }
+    }
+    drop(dir);
+}
+
+#[test]
+fn verify_fix_plans_then_applies_and_undo_restores() {
+    let (dir, root) = vfiokit_fakesys::copy_recorded("elitedesk-800-g4/configured").unwrap();
+    let vfio = dir.path().join("etc/modprobe.d/vfio.conf");
+    let before = std::fs::read(&vfio).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vfiokit"))
+            .args(args)
+            .arg("--root")
+            .arg(root.root())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = run(&["verify", "--fix"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("-options vfio_iommu_type1 allow_unsafe_interrupts=1"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read(&vfio).unwrap(),
+        before,
+        "a dry run writes nothing"
+    );
+    let (code, text) = run(&["verify", "--fix", "--apply"]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = run(&["verify", "--json"]);
+    assert_eq!(code, Some(3), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["fixable"] == false),
+        "{v}"
+    );
+    assert_eq!(run(&["undo"]).0, Some(0));
+    assert_eq!(std::fs::read(&vfio).unwrap(), before);
+}
