@@ -6,6 +6,7 @@ use vfiokit_plan::{SystemRunner, apply, undo};
 use vfiokit_setup::{HostFacts, audit, host};
 use vfiokit_sysfs::SysRoot;
 
+/// Runs the example (also from the test suite, `tests/embed.rs`).
 pub fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A copy of the recorded EliteDesk 800 G4, so that nothing real is touched.
     let (_dir, root): (_, SysRoot) = vfiokit_fakesys::copy_recorded("elitedesk-800-g4/fresh")?;
