@@ -3,83 +3,10 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use serde::Serialize;
 use vfiokit_iommu::{Host, IommuKind};
 use vfiokit_pci::{ModuleAliases, PciDevice};
 
 use crate::Common;
-
-#[derive(Serialize)]
-struct Report<'a> {
-    iommu: IommuJson<'a>,
-    groups: Vec<GroupJson>,
-    devices: Vec<DeviceJson<'a>>,
-    usb: Vec<UsbJson>,
-    /// Files that could not be read (extension of the contract).
-    problems: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct IommuJson<'a> {
-    enabled: bool,
-    kind: Option<IommuKind>,
-    interrupt_remapping: Option<bool>,
-    acs_override: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct GroupJson {
-    id: u32,
-    viable: bool,
-    devices: Vec<String>,
-    /// Why the group is not viable, one entry per blocking member (extension).
-    blockers: Vec<BlockerJson>,
-}
-
-#[derive(Serialize)]
-struct BlockerJson {
-    address: String,
-    reason: String,
-}
-
-#[derive(Serialize)]
-struct UsbJson {
-    bus: u16,
-    port: String,
-    vendor: String,
-    product: String,
-    vendor_name: Option<String>,
-    product_name: Option<String>,
-    /// `bDeviceClass`, two hex digits (`00`: defined per interface).
-    class: String,
-    controller: Option<String>,
-    speed: Option<String>,
-    /// What it is: input device, Bluetooth adapter, storage device, hub, device (extension).
-    kind: &'static str,
-    /// `bInterfaceClass` of each interface (extension).
-    interfaces: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct DeviceJson<'a> {
-    address: String,
-    vendor: String,
-    device: String,
-    class: String,
-    subsystem_vendor: Option<String>,
-    subsystem_device: Option<String>,
-    revision: Option<String>,
-    driver: Option<&'a str>,
-    iommu_group: Option<u32>,
-    vendor_name: Option<&'static str>,
-    device_name: Option<&'static str>,
-    roles: Vec<&'static str>,
-    /// Whether the device has an expansion ROM BAR the host can read its ROM from (extension;
-    /// `null` when `resource` is missing).
-    rom_bar: Option<bool>,
-    /// Kernel modules whose aliases match the device (extension; `lspci -k`'s "Kernel modules").
-    modules: Vec<&'a str>,
-}
 
 /// Runs `inspect`. Exit 0 whenever the host could be read, with or without an IOMMU.
 pub fn run(common: &Common) -> anyhow::Result<ExitCode> {
@@ -90,108 +17,12 @@ pub fn run(common: &Common) -> anyhow::Result<ExitCode> {
         None
     });
     if common.json {
-        let report = report(&host, aliases.as_ref());
+        let report = vfiokit_setup::inspect::report(&host, aliases.as_ref());
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", human(&host, aliases.as_ref()));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn modules<'a>(aliases: Option<&'a ModuleAliases>, d: &PciDevice) -> Vec<&'a str> {
-    match (aliases, &d.modalias) {
-        (Some(a), Some(m)) => a.modules_for(m),
-        _ => Vec::new(),
-    }
-}
-
-fn report<'a>(host: &'a Host, aliases: Option<&'a ModuleAliases>) -> Report<'a> {
-    let iommu = IommuJson {
-        enabled: host.iommu.enabled,
-        kind: host.iommu.kind,
-        interrupt_remapping: host.iommu.interrupt_remapping,
-        acs_override: host.iommu.acs_override.as_deref(),
-    };
-    let groups = host
-        .groups
-        .iter()
-        .map(|g| {
-            let blockers: Vec<BlockerJson> = host
-                .blockers(g)
-                .into_iter()
-                .map(|b| BlockerJson {
-                    address: b.address.to_string(),
-                    reason: b.reason,
-                })
-                .collect();
-            GroupJson {
-                id: g.id,
-                viable: blockers.is_empty(),
-                devices: g.devices.iter().map(ToString::to_string).collect(),
-                blockers,
-            }
-        })
-        .collect();
-    let devices = host
-        .pci
-        .devices
-        .iter()
-        .map(|d| DeviceJson {
-            address: d.address.to_string(),
-            vendor: d.vendor.to_string(),
-            device: d.device.to_string(),
-            class: d.class.to_string(),
-            subsystem_vendor: d.subsystem_vendor.map(|v| v.to_string()),
-            subsystem_device: d.subsystem_device.map(|v| v.to_string()),
-            revision: d.revision.map(|r| format!("{r:02x}")),
-            driver: d.driver.as_deref(),
-            iommu_group: d.iommu_group,
-            vendor_name: d.vendor_name(),
-            device_name: d.device_name(),
-            roles: host
-                .roles_of(d.address)
-                .iter()
-                .map(|r| r.role.name())
-                .collect(),
-            rom_bar: d.rom_bar,
-            modules: modules(aliases, d),
-        })
-        .collect();
-    let usb = host
-        .usb
-        .devices
-        .iter()
-        .map(|u| UsbJson {
-            bus: u.bus,
-            port: u.port.clone(),
-            vendor: format!("{:04x}", u.id.vendor),
-            product: format!("{:04x}", u.id.product),
-            vendor_name: u
-                .manufacturer
-                .clone()
-                .or_else(|| u.id.vendor_name().map(str::to_string)),
-            product_name: u
-                .product
-                .clone()
-                .or_else(|| u.id.product_name().map(str::to_string)),
-            class: format!("{:02x}", u.class),
-            controller: u.controller.map(|c| c.to_string()),
-            speed: u.speed.clone(),
-            kind: u.kind(),
-            interfaces: u
-                .interfaces
-                .iter()
-                .map(|i| format!("{:02x}", i.class))
-                .collect(),
-        })
-        .collect();
-    Report {
-        iommu,
-        groups,
-        devices,
-        usb,
-        problems: host.all_problems(),
-    }
 }
 
 /// One device as a line: address, class, names, ids, driver; then its roles indented below.
@@ -211,7 +42,7 @@ fn device_lines(out: &mut String, host: &Host, d: &PciDevice, aliases: Option<&M
             "      no ROM BAR: a VM needs romfile= for it (the kernel's \"Invalid PCI ROM header signature\" is this)"
         );
     }
-    let mods = modules(aliases, d);
+    let mods = vfiokit_setup::inspect::modules(aliases, d);
     if !mods.is_empty() {
         let _ = writeln!(out, "      kernel modules: {}", mods.join(", "));
     }

@@ -37,6 +37,7 @@
 mod edit;
 mod facts;
 pub mod host;
+pub mod inspect;
 pub mod mapping;
 mod refusal;
 pub mod rules;

@@ -1,0 +1,217 @@
+//! `vfiokit inspect`'s report: the host model as the JSON contract spells it.
+//!
+//! Field names are part of the contract (`../shared/ARCHITECTURE.md`): ids are lowercase hex
+//! without `0x`, classes six digits, revisions two, PCI addresses full, IOMMU groups integers.
+
+use serde::Serialize;
+use vfiokit_iommu::{Host, IommuKind};
+use vfiokit_pci::{ModuleAliases, PciDevice};
+
+/// Everything `inspect --json` prints.
+#[derive(Debug, Serialize)]
+pub struct Report<'a> {
+    /// `iommu`.
+    pub iommu: IommuJson<'a>,
+    /// `groups`.
+    pub groups: Vec<GroupJson>,
+    /// `devices`.
+    pub devices: Vec<DeviceJson<'a>>,
+    /// `usb`.
+    pub usb: Vec<UsbJson>,
+    /// Files that could not be read (extension of the contract).
+    pub problems: Vec<String>,
+}
+
+/// The IOMMU state.
+#[derive(Debug, Serialize)]
+pub struct IommuJson<'a> {
+    /// `enabled`.
+    pub enabled: bool,
+    /// `kind`.
+    pub kind: Option<IommuKind>,
+    /// `interrupt_remapping`.
+    pub interrupt_remapping: Option<bool>,
+    /// `acs_override`.
+    pub acs_override: Option<&'a str>,
+}
+
+/// One IOMMU group.
+#[derive(Debug, Serialize)]
+pub struct GroupJson {
+    /// `id`.
+    pub id: u32,
+    /// `viable`.
+    pub viable: bool,
+    /// `devices`.
+    pub devices: Vec<String>,
+    /// Why the group is not viable, one entry per blocking member (extension).
+    pub blockers: Vec<BlockerJson>,
+}
+
+/// A member that keeps a group from being given to a VM.
+#[derive(Debug, Serialize)]
+pub struct BlockerJson {
+    /// `address`.
+    pub address: String,
+    /// `reason`.
+    pub reason: String,
+}
+
+/// One USB device.
+#[derive(Debug, Serialize)]
+pub struct UsbJson {
+    /// `bus`.
+    pub bus: u16,
+    /// `port`.
+    pub port: String,
+    /// `vendor`.
+    pub vendor: String,
+    /// `product`.
+    pub product: String,
+    /// `vendor_name`.
+    pub vendor_name: Option<String>,
+    /// `product_name`.
+    pub product_name: Option<String>,
+    /// `bDeviceClass`, two hex digits (`00`: defined per interface).
+    pub class: String,
+    /// `controller`.
+    pub controller: Option<String>,
+    /// `speed`.
+    pub speed: Option<String>,
+    /// What it is: input device, Bluetooth adapter, storage device, hub, device (extension).
+    pub kind: &'static str,
+    /// `bInterfaceClass` of each interface (extension).
+    pub interfaces: Vec<String>,
+}
+
+/// One PCI function.
+#[derive(Debug, Serialize)]
+pub struct DeviceJson<'a> {
+    /// `address`.
+    pub address: String,
+    /// `vendor`.
+    pub vendor: String,
+    /// `device`.
+    pub device: String,
+    /// `class`.
+    pub class: String,
+    /// `subsystem_vendor`.
+    pub subsystem_vendor: Option<String>,
+    /// `subsystem_device`.
+    pub subsystem_device: Option<String>,
+    /// `revision`.
+    pub revision: Option<String>,
+    /// `driver`.
+    pub driver: Option<&'a str>,
+    /// `iommu_group`.
+    pub iommu_group: Option<u32>,
+    /// `vendor_name`.
+    pub vendor_name: Option<&'static str>,
+    /// `device_name`.
+    pub device_name: Option<&'static str>,
+    /// `roles`.
+    pub roles: Vec<&'static str>,
+    /// Whether the device has an expansion ROM BAR the host can read its ROM from (extension;
+    /// `null` when `resource` is missing).
+    pub rom_bar: Option<bool>,
+    /// Kernel modules whose aliases match the device (extension; `lspci -k`'s "Kernel modules").
+    pub modules: Vec<&'a str>,
+}
+
+/// The kernel modules whose aliases match `d` (`lspci -k`'s "Kernel modules").
+pub fn modules<'a>(aliases: Option<&'a ModuleAliases>, d: &PciDevice) -> Vec<&'a str> {
+    match (aliases, &d.modalias) {
+        (Some(a), Some(m)) => a.modules_for(m),
+        _ => Vec::new(),
+    }
+}
+
+/// The report of a scanned host.
+pub fn report<'a>(host: &'a Host, aliases: Option<&'a ModuleAliases>) -> Report<'a> {
+    let iommu = IommuJson {
+        enabled: host.iommu.enabled,
+        kind: host.iommu.kind,
+        interrupt_remapping: host.iommu.interrupt_remapping,
+        acs_override: host.iommu.acs_override.as_deref(),
+    };
+    let groups = host
+        .groups
+        .iter()
+        .map(|g| {
+            let blockers: Vec<BlockerJson> = host
+                .blockers(g)
+                .into_iter()
+                .map(|b| BlockerJson {
+                    address: b.address.to_string(),
+                    reason: b.reason,
+                })
+                .collect();
+            GroupJson {
+                id: g.id,
+                viable: blockers.is_empty(),
+                devices: g.devices.iter().map(ToString::to_string).collect(),
+                blockers,
+            }
+        })
+        .collect();
+    let devices = host
+        .pci
+        .devices
+        .iter()
+        .map(|d| DeviceJson {
+            address: d.address.to_string(),
+            vendor: d.vendor.to_string(),
+            device: d.device.to_string(),
+            class: d.class.to_string(),
+            subsystem_vendor: d.subsystem_vendor.map(|v| v.to_string()),
+            subsystem_device: d.subsystem_device.map(|v| v.to_string()),
+            revision: d.revision.map(|r| format!("{r:02x}")),
+            driver: d.driver.as_deref(),
+            iommu_group: d.iommu_group,
+            vendor_name: d.vendor_name(),
+            device_name: d.device_name(),
+            roles: host
+                .roles_of(d.address)
+                .iter()
+                .map(|r| r.role.name())
+                .collect(),
+            rom_bar: d.rom_bar,
+            modules: modules(aliases, d),
+        })
+        .collect();
+    let usb = host
+        .usb
+        .devices
+        .iter()
+        .map(|u| UsbJson {
+            bus: u.bus,
+            port: u.port.clone(),
+            vendor: format!("{:04x}", u.id.vendor),
+            product: format!("{:04x}", u.id.product),
+            vendor_name: u
+                .manufacturer
+                .clone()
+                .or_else(|| u.id.vendor_name().map(str::to_string)),
+            product_name: u
+                .product
+                .clone()
+                .or_else(|| u.id.product_name().map(str::to_string)),
+            class: format!("{:02x}", u.class),
+            controller: u.controller.map(|c| c.to_string()),
+            speed: u.speed.clone(),
+            kind: u.kind(),
+            interfaces: u
+                .interfaces
+                .iter()
+                .map(|i| format!("{:02x}", i.class))
+                .collect(),
+        })
+        .collect();
+    Report {
+        iommu,
+        groups,
+        devices,
+        usb,
+        problems: host.all_problems(),
+    }
+}
