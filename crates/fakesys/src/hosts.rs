@@ -9,6 +9,10 @@ use crate::{
 };
 use std::net::Ipv4Addr;
 
+mod um880pro;
+
+pub use um880pro::{Um880State, minisforum_um880pro};
+
 /// Which recorded state of the EliteDesk 800 G4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -728,7 +732,17 @@ pub fn all() -> Vec<(&'static str, Host)> {
     ]
 }
 
+/// Proxmox VE's `/etc/default/grub` with this `GRUB_CMDLINE_LINUX_DEFAULT`.
 fn grub(cmdline_default: &str) -> String {
+    grub_with(
+        "`( . /etc/os-release; echo ${NAME:-Proxmox VE} ) 2>/dev/null || echo Proxmox VE`",
+        cmdline_default,
+    )
+}
+
+/// `/etc/default/grub` with this `GRUB_DISTRIBUTOR` (Debian's is
+/// `` `lsb_release -i -s 2> /dev/null || echo Debian` ``) and `GRUB_CMDLINE_LINUX_DEFAULT`.
+fn grub_with(distributor: &str, cmdline_default: &str) -> String {
     format!(
         r#"# If you change this file, run 'update-grub' afterwards to update
 # /boot/grub/grub.cfg.
@@ -737,7 +751,7 @@ fn grub(cmdline_default: &str) -> String {
 
 GRUB_DEFAULT=0
 GRUB_TIMEOUT=5
-GRUB_DISTRIBUTOR=`( . /etc/os-release; echo ${{NAME:-Proxmox VE}} ) 2>/dev/null || echo Proxmox VE`
+GRUB_DISTRIBUTOR={distributor}
 GRUB_CMDLINE_LINUX_DEFAULT="{cmdline_default}"
 GRUB_CMDLINE_LINUX=""
 

@@ -44,6 +44,7 @@ mod block;
 pub mod generate;
 mod host;
 pub mod hosts;
+mod mdev;
 mod net;
 mod pci;
 mod tree;
@@ -56,6 +57,7 @@ use std::path::{Component, Path, PathBuf};
 
 pub use block::{Disk, DmVolume};
 pub use host::{AmdUnit, DmarUnit, Host, Iommu};
+pub use mdev::MdevType;
 pub use net::NetIf;
 pub use pci::{BarKind, PciFn, PcieType};
 pub use usb::{UsbDev, UsbIf};

@@ -162,3 +162,137 @@ fn every_topology_decodes_without_warnings() {
         }
     }
 }
+
+/// A published `lspci -tvnn` tree as `lspci -tvn` prints it: each device's name dropped, its
+/// `[vendor:device]` kept without brackets. lspci takes names from the checking machine's
+/// `pci.ids`, which may predate names the author saw; the ids and the tree are what must match.
+fn ids_only(tree: &str) -> String {
+    let is_addr = |s: &str| {
+        let b = s.as_bytes();
+        b.len() == 4
+            && b[0].is_ascii_hexdigit()
+            && b[1].is_ascii_hexdigit()
+            && b[2] == b'.'
+            && (b'0'..=b'7').contains(&b[3])
+    };
+    let mut out = String::new();
+    for line in tree.lines() {
+        let cut = (4..line.len())
+            .find(|&i| line[i..].starts_with("  ") && is_addr(&line[i - 4..i]))
+            .map(|i| i + 2);
+        match (cut, line.rfind(" [")) {
+            (Some(cut), Some(open)) if line.ends_with(']') && open >= cut => {
+                out.push_str(&line[..cut]);
+                out.push_str(&line[open + 2..line.len() - 1]);
+            }
+            _ => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn ids_only_drops_names() {
+    assert_eq!(
+        ids_only(
+            "-[0000:00]-+-00.0  Advanced Micro Devices, Inc. [AMD] Phoenix Root Complex [1022:14e8]\n\
+             \x20          +-01.2-[01]----00.0  Micron/Crucial Technology P310 NVMe [c0a9:5426]\n\
+             \x20          +-03.1-[05-64]--\n"
+        ),
+        "-[0000:00]-+-00.0  1022:14e8\n           +-01.2-[01]----00.0  c0a9:5426\n           +-03.1-[05-64]--\n"
+    );
+}
+
+#[test]
+fn um880pro_tree_of_both_states_is_the_published_tree() {
+    let dir = testdata_dir().join("minisforum-um880pro");
+    let published = std::fs::read_to_string(dir.join("lspci-tvnn.txt")).unwrap();
+    for state in ["fresh", "configured"] {
+        let (out, err) = lspci(&dir.join(state), &["-tvn"]);
+        assert_eq!(out, ids_only(&published), "{state}");
+        assert_eq!(err, "", "{state}");
+    }
+}
+
+/// The author's listing of every IOMMU group with `[RESET]` before each function that has a
+/// `reset` file: the recording has the same groups, the same `reset` files, and the same
+/// class, ids and revision per function (`lspci -n`).
+#[test]
+fn um880pro_groups_and_reset_files_are_the_published_ones() {
+    let dir = testdata_dir().join("minisforum-um880pro");
+    let listing = std::fs::read_to_string(dir.join("iommu-groups-reset.txt")).unwrap();
+    for state in ["fresh", "configured"] {
+        let root = dir.join(state);
+        let mut seen = Vec::new();
+        let mut group = String::new();
+        for line in listing.lines() {
+            if let Some(g) = line.strip_prefix("IOMMU group ") {
+                group = g.to_string();
+                continue;
+            }
+            let reset = line.starts_with("[RESET]");
+            let rest = line.trim_start_matches("[RESET]").trim_start();
+            let addr = &rest[..7];
+            let dev = root
+                .join("sys/bus/pci/devices")
+                .join(format!("0000:{addr}"));
+            let linked = std::fs::read_link(dev.join("iommu_group")).unwrap();
+            assert_eq!(
+                linked.file_name().unwrap().to_str().unwrap(),
+                group,
+                "{state} {addr}"
+            );
+            assert_eq!(dev.join("reset").exists(), reset, "{state} {addr} reset");
+            assert_eq!(dev.join("reset_method").exists(), reset, "{state} {addr}");
+            // "04:00.0 Network controller [0280]: … [14c3:0616] (rev 05)" → "04:00.0 0280: 14c3:0616 (rev 05)"
+            let class = &rest[rest.find(" [").unwrap() + 2..][..4];
+            let ids_at = rest.rfind(" [").unwrap();
+            let ids = &rest[ids_at + 2..ids_at + 11];
+            let rev = rest.find(" (rev ").map_or("", |i| &rest[i..]);
+            let (out, _) = lspci(&root, &["-n", "-s", addr]);
+            assert_eq!(out, format!("{addr} {class}: {ids}{rev}\n"), "{state}");
+            seen.push(format!("0000:{addr}"));
+        }
+        seen.sort();
+        let mut grouped: Vec<String> = std::fs::read_dir(root.join("sys/bus/pci/devices"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("iommu_group").exists())
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        grouped.sort();
+        assert_eq!(grouped, seen, "{state}: functions with a group");
+    }
+}
+
+#[test]
+fn um880pro_drivers_per_state() {
+    let dir = testdata_dir().join("minisforum-um880pro");
+    for (state, addr, driver) in [
+        ("fresh", "c5:00.0", "amdgpu"),
+        ("fresh", "c5:00.1", "snd_hda_intel"),
+        ("fresh", "c5:00.5", "snd_pci_ps"),
+        ("fresh", "c5:00.6", "snd_hda_intel"),
+        ("configured", "c5:00.0", "vfio-pci"),
+        ("configured", "c5:00.1", "vfio-pci"),
+        ("configured", "c5:00.5", "vfio-pci"),
+        ("configured", "c5:00.6", "vfio-pci"),
+        ("configured", "c5:00.3", "xhci_hcd"),
+        ("configured", "02:00.0", "r8169"),
+    ] {
+        let (out, _) = lspci(&dir.join(state), &["-nnk", "-s", addr]);
+        assert!(
+            out.contains(&format!("Kernel driver in use: {driver}\n")),
+            "{state} {addr}: {out}"
+        );
+    }
+    let (out, _) = lspci(&dir.join("configured"), &["-k", "-s", "c5:00.6"]);
+    assert!(out.contains("\tDeviceName: Realtek ALC256\n"), "{out}");
+    let (out, _) = lspci(&dir.join("configured"), &["-vv", "-s", "c5:00.0"]);
+    assert!(out.contains("Legacy Endpoint"), "{out}");
+    assert!(
+        out.contains("Region 0: Memory at 7c00000000 (64-bit, prefetchable) [size=256M]"),
+        "{out}"
+    );
+}
