@@ -9,8 +9,10 @@ use crate::{
 };
 use std::net::Ipv4Addr;
 
+mod am4;
 mod um880pro;
 
+pub use am4::am4_rtx2060;
 pub use um880pro::{Um880State, minisforum_um880pro};
 
 /// Which recorded state of the EliteDesk 800 G4.
@@ -729,6 +731,28 @@ pub fn all() -> Vec<(&'static str, Host)> {
         ("no_iommu", no_iommu()),
         ("elitedesk_fresh", elitedesk_800_g4(State::Fresh)),
         ("elitedesk_configured", elitedesk_800_g4(State::Configured)),
+    ]
+}
+
+/// Every recorded host committed under `testdata/`, by its directory there
+/// (`minisforum-um880pro/configured`). Tests that should run over real machines iterate this;
+/// [`all`] stays the small topologies plus the EliteDesk.
+pub fn recorded() -> Vec<(&'static str, Host)> {
+    vec![
+        ("elitedesk-800-g4/fresh", elitedesk_800_g4(State::Fresh)),
+        (
+            "elitedesk-800-g4/configured",
+            elitedesk_800_g4(State::Configured),
+        ),
+        (
+            "minisforum-um880pro/fresh",
+            minisforum_um880pro(Um880State::Fresh),
+        ),
+        (
+            "minisforum-um880pro/configured",
+            minisforum_um880pro(Um880State::Configured),
+        ),
+        ("am4-rtx2060/fresh", am4_rtx2060()),
     ]
 }
 

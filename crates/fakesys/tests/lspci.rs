@@ -245,13 +245,8 @@ fn um880pro_groups_and_reset_files_are_the_published_ones() {
             );
             assert_eq!(dev.join("reset").exists(), reset, "{state} {addr} reset");
             assert_eq!(dev.join("reset_method").exists(), reset, "{state} {addr}");
-            // "04:00.0 Network controller [0280]: … [14c3:0616] (rev 05)" → "04:00.0 0280: 14c3:0616 (rev 05)"
-            let class = &rest[rest.find(" [").unwrap() + 2..][..4];
-            let ids_at = rest.rfind(" [").unwrap();
-            let ids = &rest[ids_at + 2..ids_at + 11];
-            let rev = rest.find(" (rev ").map_or("", |i| &rest[i..]);
             let (out, _) = lspci(&root, &["-n", "-s", addr]);
-            assert_eq!(out, format!("{addr} {class}: {ids}{rev}\n"), "{state}");
+            assert_eq!(out, numeric(rest), "{state}");
             seen.push(format!("0000:{addr}"));
         }
         seen.sort();
@@ -295,4 +290,87 @@ fn um880pro_drivers_per_state() {
         out.contains("Region 0: Memory at 7c00000000 (64-bit, prefetchable) [size=256M]"),
         "{out}"
     );
+}
+
+/// `BB:DD.F CCCC: VVVV:DDDD (rev RR)` from a published `lspci -nn` line
+/// (`07:00.0 VGA compatible controller [0300]: … [10de:1e89] (rev a1)`), as `lspci -n` prints it.
+fn numeric(published: &str) -> String {
+    let addr = &published[..7];
+    let class = &published[published.find(" [").unwrap() + 2..][..4];
+    let ids_at = published.rfind(" [").unwrap();
+    let ids = &published[ids_at + 2..ids_at + 11];
+    let rev = published.find(" (rev ").map_or("", |i| &published[i..]);
+    format!("{addr} {class}: {ids}{rev}\n")
+}
+
+/// The author's group listing (groups 2 and 14, the rest elided with `<...>`): same members,
+/// classes, ids and revisions; group 2 holds nothing else.
+#[test]
+fn am4_rtx2060_groups_are_the_published_ones() {
+    let dir = testdata_dir().join("am4-rtx2060");
+    let root = dir.join("fresh");
+    let listing = std::fs::read_to_string(dir.join("iommu-groups-published.txt")).unwrap();
+    let mut group2 = Vec::new();
+    for line in listing.lines().filter(|l| l.starts_with("IOMMU Group ")) {
+        let rest = &line["IOMMU Group ".len()..];
+        let (group, published) = rest.split_once(' ').unwrap();
+        let addr = &published[..7];
+        let dev = root
+            .join("sys/bus/pci/devices")
+            .join(format!("0000:{addr}"));
+        let linked = std::fs::read_link(dev.join("iommu_group")).unwrap();
+        assert_eq!(
+            linked.file_name().unwrap().to_str().unwrap(),
+            group,
+            "{addr}"
+        );
+        let (out, _) = lspci(&root, &["-n", "-s", addr]);
+        assert_eq!(out, numeric(published));
+        if group == "2" {
+            group2.push(format!("0000:{addr}"));
+        }
+    }
+    let members: Vec<String> = std::fs::read_dir(root.join("sys/kernel/iommu_groups/2/devices"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(members, group2);
+    let (out, _) = lspci(&root, &["-vv", "-s", "00:03.0"]);
+    assert!(
+        !out.contains("Region") && !out.contains("Kernel driver"),
+        "{out}"
+    );
+    let (out, _) = lspci(&root, &["-vv", "-s", "07:00.0"]);
+    assert!(
+        out.contains("Region 1: Memory at d0000000 (64-bit, prefetchable) [size=256M]"),
+        "{out}"
+    );
+    for (addr, driver) in [
+        ("07:00.0", "nouveau"),
+        ("07:00.1", "snd_hda_intel"),
+        ("07:00.2", "xhci_hcd"),
+        ("07:00.3", "nvidia-gpu"),
+    ] {
+        let (out, _) = lspci(&root, &["-k", "-s", addr]);
+        assert!(
+            out.contains(&format!("Kernel driver in use: {driver}\n")),
+            "{out}"
+        );
+    }
+    let boot_vga = root.join("sys/bus/pci/devices/0000:07:00.0/boot_vga");
+    assert_eq!(std::fs::read_to_string(boot_vga).unwrap(), "1\n");
+}
+
+#[test]
+fn every_recorded_host_decodes_without_warnings() {
+    for (name, _) in hosts::recorded() {
+        let (out, err) = lspci(&testdata_dir().join(name), &["-vvv", "-D"]);
+        assert_eq!(err, "", "{name}: warnings from lspci");
+        assert!(
+            !out.contains("<chain broken>") && !out.contains("<access denied>"),
+            "{name}:\n{out}"
+        );
+    }
 }

@@ -9,7 +9,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use vfiokit_fakesys::Host;
-use vfiokit_fakesys::hosts::{State, Um880State, elitedesk_800_g4, minisforum_um880pro};
+use vfiokit_fakesys::hosts::{
+    State, Um880State, am4_rtx2060, elitedesk_800_g4, minisforum_um880pro,
+};
 use vfiokit_fakesys::testdata_dir;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -112,6 +114,11 @@ fn um880pro_configured_matches_the_builder() {
         "minisforum-um880pro/configured",
         minisforum_um880pro(Um880State::Configured),
     );
+}
+
+#[test]
+fn am4_rtx2060_fresh_matches_the_builder() {
+    check("am4-rtx2060/fresh", am4_rtx2060());
 }
 
 #[test]
