@@ -10,9 +10,11 @@ use crate::{
 use std::net::Ipv4Addr;
 
 mod am4;
+mod n100;
 mod um880pro;
 
 pub use am4::am4_rtx2060;
+pub use n100::{N100State, n100};
 pub use um880pro::{Um880State, minisforum_um880pro};
 
 /// Which recorded state of the EliteDesk 800 G4.
@@ -753,6 +755,8 @@ pub fn recorded() -> Vec<(&'static str, Host)> {
             minisforum_um880pro(Um880State::Configured),
         ),
         ("am4-rtx2060/fresh", am4_rtx2060()),
+        ("n100/fresh", n100(N100State::Fresh)),
+        ("n100/sriov", n100(N100State::Sriov)),
     ]
 }
 

@@ -374,3 +374,65 @@ fn every_recorded_host_decodes_without_warnings() {
         );
     }
 }
+
+/// A published `lspci -nnk` as `lspci -nk` prints it from a recorded tree: names dropped (ids
+/// kept), tab indentation, and no `Kernel modules:` lines (lspci looks those up with libkmod
+/// for the running kernel, which a recorded tree cannot supply).
+fn nk_from_published(published: &str) -> String {
+    let mut out = String::new();
+    for line in published.lines() {
+        let body = line.trim_start();
+        if line.starts_with(' ') {
+            if body.starts_with("Kernel modules:") {
+                continue;
+            }
+            let body = match body.strip_prefix("Subsystem: ") {
+                Some(rest) => {
+                    let at = rest.rfind(" [").unwrap();
+                    format!("Subsystem: {}", &rest[at + 2..rest.len() - 1])
+                }
+                None => body.to_string(),
+            };
+            out.push('\t');
+            out.push_str(&body);
+            out.push('\n');
+        } else {
+            out.push_str(&numeric(body));
+        }
+    }
+    out
+}
+
+#[test]
+fn n100_inventory_is_the_published_one() {
+    let dir = testdata_dir().join("n100");
+    let published = std::fs::read_to_string(dir.join("lspci-nnk.txt")).unwrap();
+    let want = nk_from_published(&published);
+    let (out, err) = lspci(&dir.join("fresh"), &["-nk"]);
+    assert_eq!(out, want);
+    assert_eq!(err, "");
+    // With SR-IOV on, the same functions plus the seven VFs of 00:02.0.
+    let (out, _) = lspci(&dir.join("sriov"), &["-nk"]);
+    let mut rest = String::new();
+    let mut vfs = 0;
+    let mut in_vf = false;
+    for line in out.lines() {
+        if !line.starts_with('\t') {
+            in_vf = line.starts_with("00:02.") && !line.starts_with("00:02.0");
+            vfs += usize::from(in_vf);
+            assert!(!in_vf || line.ends_with(" 0300: 8086:46d1"), "{line}");
+        }
+        if !in_vf {
+            rest.push_str(line);
+            rest.push('\n');
+        }
+    }
+    assert_eq!((vfs, rest), (7, want));
+    for (addr, driver) in [("00:02.1", "vfio-pci"), ("00:02.7", "i915")] {
+        let (out, _) = lspci(&dir.join("sriov"), &["-k", "-s", addr]);
+        assert!(
+            out.contains(&format!("Kernel driver in use: {driver}\n")),
+            "{out}"
+        );
+    }
+}

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use vfiokit_fakesys::Host;
 use vfiokit_fakesys::hosts::{
-    State, Um880State, am4_rtx2060, elitedesk_800_g4, minisforum_um880pro,
+    N100State, State, Um880State, am4_rtx2060, elitedesk_800_g4, minisforum_um880pro, n100,
 };
 use vfiokit_fakesys::testdata_dir;
 
@@ -119,6 +119,16 @@ fn um880pro_configured_matches_the_builder() {
 #[test]
 fn am4_rtx2060_fresh_matches_the_builder() {
     check("am4-rtx2060/fresh", am4_rtx2060());
+}
+
+#[test]
+fn n100_fresh_matches_the_builder() {
+    check("n100/fresh", n100(N100State::Fresh));
+}
+
+#[test]
+fn n100_sriov_matches_the_builder() {
+    check("n100/sriov", n100(N100State::Sriov));
 }
 
 #[test]
