@@ -149,6 +149,12 @@ impl Host {
         &self.pci
     }
 
+    /// The PCI function added at `addr`, to change it after the fact (a recorded state derived
+    /// from another).
+    pub fn pci_function_mut(&mut self, addr: &str) -> Option<&mut PciFn> {
+        self.pci.iter_mut().find(|f| f.addr == addr)
+    }
+
     /// Registers a PCI driver that is loaded even if no function is bound to it
     /// (`sys/bus/pci/drivers/<name>/` exists).
     pub fn pci_driver(&mut self, name: &str) -> &mut Host {

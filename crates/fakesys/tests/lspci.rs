@@ -436,3 +436,40 @@ fn n100_inventory_is_the_published_one() {
         );
     }
 }
+
+#[test]
+fn gvt_keeps_the_seed_tree_and_offers_the_gvt_types() {
+    let root = testdata_dir().join("elitedesk-800-g4/gvt");
+    let want =
+        std::fs::read_to_string(testdata_dir().join("elitedesk-800-g4/lspci-tvnn.txt")).unwrap();
+    let (out, err) = lspci(&root, &["-tvnn"]);
+    assert_eq!((out, err), (want, String::new()));
+    let (out, _) = lspci(&root, &["-k", "-s", "00:02.0"]);
+    assert!(out.contains("Kernel driver in use: i915\n"), "{out}");
+    let types = root.join("sys/bus/pci/devices/0000:00:02.0/mdev_supported_types");
+    let read = |p: std::path::PathBuf| std::fs::read_to_string(p).unwrap();
+    for (id, available, low) in [
+        ("i915-GVTg_V5_1", "0\n", 512),
+        ("i915-GVTg_V5_2", "0\n", 256),
+        ("i915-GVTg_V5_4", "0\n", 128),
+        ("i915-GVTg_V5_8", "1\n", 64),
+    ] {
+        let t = types.join(id);
+        assert_eq!(read(t.join("name")), format!("{}\n", &id[5..]));
+        assert_eq!(read(t.join("available_instances")), available, "{id}");
+        assert_eq!(read(t.join("device_api")), "vfio-pci\n");
+        assert!(read(t.join("description")).starts_with(&format!("low_gm_size: {low}MB\n")));
+    }
+    let uuid = "00000000-0000-0000-0000-000000000100";
+    let instance = types.join("i915-GVTg_V5_8/devices").join(uuid);
+    assert_eq!(
+        std::fs::canonicalize(instance.join("mdev_type")).unwrap(),
+        std::fs::canonicalize(types.join("i915-GVTg_V5_8")).unwrap()
+    );
+    assert!(
+        root.join("sys/bus/mdev/devices")
+            .join(uuid)
+            .join("remove")
+            .exists()
+    );
+}

@@ -101,6 +101,11 @@ fn configured_matches_the_builder() {
 }
 
 #[test]
+fn gvt_matches_the_builder() {
+    check("elitedesk-800-g4/gvt", elitedesk_800_g4(State::Gvt));
+}
+
+#[test]
 fn um880pro_fresh_matches_the_builder() {
     check(
         "minisforum-um880pro/fresh",
