@@ -83,6 +83,8 @@ pub struct Host {
     aliases: Vec<String>,
     params: Vec<(String, String, String)>,
     files: Vec<(PathBuf, Vec<u8>)>,
+    links: Vec<(PathBuf, PathBuf)>,
+    module_deps: Vec<String>,
 }
 
 impl Default for Host {
@@ -112,6 +114,8 @@ impl Host {
             aliases: Vec::new(),
             params: Vec::new(),
             files: Vec::new(),
+            links: Vec::new(),
+            module_deps: Vec::new(),
         }
     }
 
@@ -143,6 +147,12 @@ impl Host {
     /// The PCI functions added so far, in the order they were added.
     pub fn pci_functions(&self) -> &[PciFn] {
         &self.pci
+    }
+
+    /// The PCI function added at `addr`, to change it after the fact (a recorded state derived
+    /// from another).
+    pub fn pci_function_mut(&mut self, addr: &str) -> Option<&mut PciFn> {
+        self.pci.iter_mut().find(|f| f.addr == addr)
     }
 
     /// Registers a PCI driver that is loaded even if no function is bound to it
@@ -250,6 +260,25 @@ impl Host {
         self
     }
 
+    /// Any other symbolic link under the root, e.g. `dev/disk/by-id/nvme-…-part3` to
+    /// `dev/nvme0n1p3`: both paths are relative to the root, and the link is written relative
+    /// (`../../nvme0n1p3`). The target need not exist (device nodes are not recorded).
+    pub fn link(&mut self, path: &str, target: &str) -> &mut Host {
+        self.links.push((
+            PathBuf::from(path.trim_start_matches('/')),
+            PathBuf::from(target.trim_start_matches('/')),
+        ));
+        self
+    }
+
+    /// A line of `lib/modules/<release>/modules.dep`, as depmod writes it:
+    /// `kernel/drivers/gpu/drm/i915/kvmgt.ko: kernel/drivers/vfio/mdev/mdev.ko …`. The file is
+    /// only written when a line was added.
+    pub fn module_dep(&mut self, line: &str) -> &mut Host {
+        self.module_deps.push(line.to_string());
+        self
+    }
+
     /// Writes the host under `dir` (which is created if needed).
     pub fn write(&self, dir: &Path) -> io::Result<()> {
         self.tree()?.write(dir)
@@ -277,6 +306,9 @@ impl Host {
         }
         for (path, bytes) in &self.files {
             t.file(path, bytes.clone());
+        }
+        for (path, target) in &self.links {
+            t.link(path, target);
         }
         Ok(t)
     }
@@ -362,7 +394,7 @@ impl Host {
         let mut sub: Vec<u8> = self
             .pci
             .iter()
-            .map(|f| f.secondary_bus.unwrap_or(0))
+            .map(|f| f.secondary_bus.unwrap_or(0).max(f.subordinate.unwrap_or(0)))
             .collect();
         for (g, gb) in self.pci.iter().zip(bdfs) {
             let highest = gb.bus.max(g.secondary_bus.unwrap_or(0));
@@ -437,13 +469,19 @@ impl Host {
         let (vf_layouts, vf_index) = self.sriov_layout(&index, &bdfs)?;
         let mut per_slot: HashMap<(u32, u8, u8), usize> = HashMap::new();
         let mut per_bus: HashMap<(u32, u8), usize> = HashMap::new();
-        for b in &bdfs {
-            *per_slot.entry((b.domain, b.bus, b.dev)).or_default() += 1;
+        let mut mdev_drivers: BTreeMap<String, Vec<(String, PathBuf)>> = BTreeMap::new();
+        for (f, b) in self.pci.iter().zip(&bdfs) {
+            // A virtual function is not a function of its slot: the PF stays single-function.
+            if f.physfn.is_none() {
+                *per_slot.entry((b.domain, b.bus, b.dev)).or_default() += 1;
+            }
             *per_bus.entry((b.domain, b.bus)).or_default() += 1;
         }
         for (i, (f, bdf)) in self.pci.iter().zip(&bdfs).enumerate() {
             let dir = fn_dirs[i].clone();
-            let multifunction = per_slot[&(bdf.domain, bdf.bus, bdf.dev)] > 1;
+            let multifunction = per_slot
+                .get(&(bdf.domain, bdf.bus, bdf.dev))
+                .is_some_and(|n| *n > 1);
             let subordinate = subordinates[i];
             let vfs = vf_layouts.get(&i).copied().unwrap_or_default();
             let config = f.config_with(
@@ -486,11 +524,18 @@ impl Host {
             if class >> 8 == 0x0300 {
                 t.attr(dir.join("boot_vga"), u8::from(f.boot_vga.unwrap_or(false)));
             }
-            let methods = f.reset_methods(alone_on_bus);
+            let methods = match &f.reset_override {
+                Some(list) => list.iter().map(String::as_str).collect(),
+                None => f.reset_methods(alone_on_bus),
+            };
             if !methods.is_empty() {
                 t.file(dir.join("reset"), "");
                 t.attr(dir.join("reset_method"), methods.join(" "));
             }
+            if let Some(label) = &f.label {
+                t.attr(dir.join("label"), label);
+            }
+            crate::mdev::write(t, &dir, &f.addr, &f.mdev_types, &mut mdev_drivers);
             if let Some(sec) = f.secondary_bus {
                 t.attr(dir.join("secondary_bus_number"), sec);
                 t.attr(dir.join("subordinate_bus_number"), subordinate);
@@ -542,6 +587,9 @@ impl Host {
         t.attr("sys/bus/pci/drivers_autoprobe", 1);
         for (driver, devices) in drivers {
             write_driver(t, "pci", &driver, &devices);
+        }
+        for (driver, devices) in mdev_drivers {
+            write_driver(t, "mdev", &driver, &devices);
         }
         Ok(dirs)
     }
@@ -929,6 +977,14 @@ impl Host {
             alias.push('\n');
         }
         t.file(format!("lib/modules/{}/modules.alias", self.release), alias);
+        if !self.module_deps.is_empty() {
+            let mut dep = String::new();
+            for line in &self.module_deps {
+                dep.push_str(line);
+                dep.push('\n');
+            }
+            t.file(format!("lib/modules/{}/modules.dep", self.release), dep);
+        }
     }
 
     /// `proc/mounts`: the system mounts of a Proxmox host around the ones added. The root
@@ -1003,6 +1059,10 @@ fn module_of(driver: &str) -> Option<String> {
         "i801_smbus" => Some("i2c_i801".to_string()),
         "intel-spi" => Some("spi_intel_pci".to_string()),
         "intel_pch_thermal" => Some("intel_pch_thermal".to_string()),
+        "intel-lpss" => Some("intel_lpss_pci".to_string()),
+        "piix4_smbus" => Some("i2c_piix4".to_string()),
+        "nvidia-gpu" => Some("i2c_nvidia_gpu".to_string()),
+        "intel_vgpu_mdev" => Some("kvmgt".to_string()),
         other => Some(other.replace('-', "_")),
     }
 }

@@ -1,4 +1,6 @@
-//! Ready-made hosts for tests: the recorded EliteDesk 800 G4 and small topologies that each
+//! Ready-made hosts for tests: the recorded hosts of `testdata/` ([`recorded`]: the EliteDesk
+//! 800 G4 fresh, configured and with GVT-g, the UM880 Pro, the AM4 host with an RTX 2060, the
+//! N100 fresh and with SR-IOV) and small topologies that each
 //! exercise one thing (an AMD host, a discrete GPU behind a root port, identical GPUs, a
 //! bridge sharing a group, sparse group numbers, Intel VMD, no IOMMU).
 //!
@@ -8,6 +10,14 @@ use crate::{
     BarKind, Disk, DmVolume, DmarUnit, Host, Iommu, NetIf, PciFn, PcieType, UsbDev, UsbIf,
 };
 use std::net::Ipv4Addr;
+
+mod am4;
+mod n100;
+mod um880pro;
+
+pub use am4::am4_rtx2060;
+pub use n100::{N100State, n100};
+pub use um880pro::{Um880State, minisforum_um880pro};
 
 /// Which recorded state of the EliteDesk 800 G4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,6 +29,10 @@ pub enum State {
     /// and `ids=`, vfio-pci bound to 00:02.0, 00:14.3 and 00:1f.3, VM 100 passing the iGPU,
     /// the WiFi and two USB devices.
     Configured,
+    /// The fresh host with GVT-g enabled (`i915.enable_gvt=1`, `kvmgt`): the iGPU stays on
+    /// i915 and offers the four `i915-GVTg_V5_*` types; VM 100 uses one `i915-GVTg_V5_8`, VM 101
+    /// has no passthrough.
+    Gvt,
 }
 
 impl State {
@@ -27,6 +41,7 @@ impl State {
         match self {
             State::Fresh => "fresh",
             State::Configured => "configured",
+            State::Gvt => "gvt",
         }
     }
 }
@@ -312,7 +327,64 @@ pub fn elitedesk_800_g4(state: State) -> Host {
     if configured {
         h.file("etc/modprobe.d/vfio.conf", ELITEDESK_VFIO_CONF);
     }
+    if state == State::Gvt {
+        enable_gvt(&mut h);
+    }
     h
+}
+
+/// The GVT-g type table of `gvt/vgpu.c` for a gen-9 iGPU: (suffix, low GM MB, high GM MB,
+/// resolution, weight); every type has 4 fences.
+const GVT_TYPES: [(u32, u32, u32, &str, u32); 4] = [
+    (8, 64, 384, "1024x768", 2),
+    (4, 128, 512, "1920x1200", 4),
+    (2, 256, 1024, "1920x1200", 8),
+    (1, 512, 2048, "1920x1200", 16),
+];
+
+/// Turns the fresh EliteDesk into its GVT-g state: the command line and `/etc` as Proxmox's
+/// documentation has them, kvmgt in `modules.dep`, the four mdev types of 00:02.0 with what is
+/// left of the 256 MB aperture (BAR 2) after the host's 128 MB and VM 100's `GVTg_V5_8`
+/// (64 MB): one more `_8`, nothing larger.
+fn enable_gvt(h: &mut Host) {
+    let vm100_uuid = "00000000-0000-0000-0000-000000000100";
+    if let Some(igpu) = h.pci_function_mut("0000:00:02.0") {
+        let mut f = igpu.clone();
+        for (n, low, high, resolution, weight) in GVT_TYPES {
+            let free_low = 256 - 128 - 64;
+            let mut t = crate::MdevType::new(
+                &format!("i915-GVTg_V5_{n}"),
+                &format!("GVTg_V5_{n}"),
+                &format!(
+                    "low_gm_size: {low}MB\nhigh_gm_size: {high}MB\nfence: 4\nresolution: {resolution}\nweight: {weight}\n"
+                ),
+                free_low / low,
+            );
+            if n == 8 {
+                t = t.instance(vm100_uuid, "intel_vgpu_mdev");
+            }
+            f = f.mdev_type(t);
+        }
+        *igpu = f;
+    }
+    h.cmdline(
+        "BOOT_IMAGE=/boot/vmlinuz-6.8.12-11-pve root=/dev/mapper/pve-root ro quiet i915.enable_gvt=1",
+    )
+    .module_param("i915", "enable_gvt", "Y")
+    .module_dep("kernel/drivers/gpu/drm/i915/i915.ko: kernel/drivers/gpu/drm/drm_buddy.ko kernel/drivers/gpu/drm/ttm/ttm.ko kernel/drivers/gpu/drm/display/drm_display_helper.ko kernel/drivers/media/cec/core/cec.ko kernel/drivers/media/rc/rc-core.ko kernel/drivers/i2c/algos/i2c-algo-bit.ko kernel/drivers/gpu/drm/drm_kms_helper.ko kernel/drivers/video/video.ko")
+    .module_dep("kernel/drivers/gpu/drm/i915/kvmgt.ko: kernel/drivers/vfio/mdev/mdev.ko kernel/drivers/vfio/vfio.ko kernel/drivers/iommu/iommufd/iommufd.ko kernel/arch/x86/kvm/kvm.ko kernel/drivers/gpu/drm/i915/i915.ko kernel/drivers/gpu/drm/drm_buddy.ko kernel/drivers/gpu/drm/ttm/ttm.ko kernel/drivers/gpu/drm/display/drm_display_helper.ko kernel/drivers/media/cec/core/cec.ko kernel/drivers/media/rc/rc-core.ko kernel/drivers/i2c/algos/i2c-algo-bit.ko kernel/drivers/gpu/drm/drm_kms_helper.ko kernel/drivers/video/video.ko")
+    .module_dep("kernel/drivers/vfio/mdev/mdev.ko:")
+    .module_dep("kernel/drivers/vfio/pci/vfio-pci.ko: kernel/drivers/vfio/pci/vfio-pci-core.ko kernel/drivers/vfio/vfio.ko kernel/drivers/iommu/iommufd/iommufd.ko kernel/drivers/virt/lib/irqbypass.ko")
+    .file("etc/default/grub", grub("quiet i915.enable_gvt=1"))
+    .file("etc/modules", format!("{MODULES_HEADER}kvmgt\n"))
+    .file(
+        "etc/pve/qemu-server/100.conf",
+        VM100_FRESH.replace(
+            "machine:",
+            "hostpci0: 0000:00:02.0,mdev=i915-GVTg_V5_8\nmachine:",
+        ),
+    )
+    .file("etc/pve/qemu-server/101.conf", VM101_GVT);
 }
 
 /// The `modules.alias` lines of the drivers the test hosts use, plus unrelated ones so that
@@ -728,7 +800,42 @@ pub fn all() -> Vec<(&'static str, Host)> {
     ]
 }
 
+/// Every recorded host committed under `testdata/`, by its directory there
+/// (`minisforum-um880pro/configured`). Tests that should run over real machines iterate this;
+/// [`all`] stays the small topologies plus the EliteDesk.
+pub fn recorded() -> Vec<(&'static str, Host)> {
+    vec![
+        ("elitedesk-800-g4/fresh", elitedesk_800_g4(State::Fresh)),
+        ("elitedesk-800-g4/gvt", elitedesk_800_g4(State::Gvt)),
+        (
+            "elitedesk-800-g4/configured",
+            elitedesk_800_g4(State::Configured),
+        ),
+        (
+            "minisforum-um880pro/fresh",
+            minisforum_um880pro(Um880State::Fresh),
+        ),
+        (
+            "minisforum-um880pro/configured",
+            minisforum_um880pro(Um880State::Configured),
+        ),
+        ("am4-rtx2060/fresh", am4_rtx2060()),
+        ("n100/fresh", n100(N100State::Fresh)),
+        ("n100/sriov", n100(N100State::Sriov)),
+    ]
+}
+
+/// Proxmox VE's `/etc/default/grub` with this `GRUB_CMDLINE_LINUX_DEFAULT`.
 fn grub(cmdline_default: &str) -> String {
+    grub_with(
+        "`( . /etc/os-release; echo ${NAME:-Proxmox VE} ) 2>/dev/null || echo Proxmox VE`",
+        cmdline_default,
+    )
+}
+
+/// `/etc/default/grub` with this `GRUB_DISTRIBUTOR` (Debian's is
+/// `` `lsb_release -i -s 2> /dev/null || echo Debian` ``) and `GRUB_CMDLINE_LINUX_DEFAULT`.
+fn grub_with(distributor: &str, cmdline_default: &str) -> String {
     format!(
         r#"# If you change this file, run 'update-grub' afterwards to update
 # /boot/grub/grub.cfg.
@@ -737,7 +844,7 @@ fn grub(cmdline_default: &str) -> String {
 
 GRUB_DEFAULT=0
 GRUB_TIMEOUT=5
-GRUB_DISTRIBUTOR=`( . /etc/os-release; echo ${{NAME:-Proxmox VE}} ) 2>/dev/null || echo Proxmox VE`
+GRUB_DISTRIBUTOR={distributor}
 GRUB_CMDLINE_LINUX_DEFAULT="{cmdline_default}"
 GRUB_CMDLINE_LINUX=""
 
@@ -835,6 +942,26 @@ sockets: 1
 tpmstate0: local-lvm:vm-100-disk-2,size=4M,version=v2.0
 vga: virtio,memory=64
 vmgenid: 5a10564a-ca41-4136-93a9-f3f999390ac4
+";
+
+const VM101_GVT: &str = "agent: 1
+bios: ovmf
+boot: order=scsi0;net0
+cores: 2
+cpu: host
+efidisk0: local-lvm:vm-101-disk-0,efitype=4m,pre-enrolled-keys=1,size=4M
+machine: q35
+memory: 4096
+meta: creation-qemu=9.2.0,ctime=1749302118
+name: jellyfin
+net0: virtio=BC:24:11:4E:8A:13,bridge=vmbr0,firewall=1
+numa: 0
+ostype: l26
+scsi0: local-lvm:vm-101-disk-1,iothread=1,size=32G
+scsihw: virtio-scsi-single
+smbios1: uuid=7d3c2b91-0f6e-4a85-9c17-e2b45a6d8f03
+sockets: 1
+vmgenid: 0c8e5f27-d4a1-4b3c-b961-3f7a20d5e684
 ";
 
 const VM100_CONFIGURED: &str = "agent: 1

@@ -4,12 +4,14 @@
 //! a [`Host`] builder lays PCI functions out as the kernel does (`sys/devices/pci0000:00/…` with
 //! `vendor`, `class`, binary `config` with capabilities, `resource`, `modalias`, relative `driver`,
 //! `iommu_group` and `subsystem` links, `sys/bus/pci/{devices,drivers}`, `sys/kernel/iommu_groups`),
-//! plus IOMMU units, USB devices below xHCI controllers, network interfaces and bridges, disks,
-//! device-mapper volumes, `proc/cmdline`, `proc/mounts`, `proc/net/route` and `modules.alias`.
+//! plus IOMMU units, USB devices below xHCI controllers, SR-IOV virtual functions, mediated
+//! device types ([`MdevType`]), network interfaces and bridges, disks, device-mapper volumes,
+//! `proc/cmdline`, `proc/mounts`, `proc/net/route`, `modules.alias` and `modules.dep`.
 //! The trees are real enough for `lspci -A linux-sysfs -O sysfs.path=<root>/sys/bus/pci`.
 //!
-//! [`hosts`] holds ready-made topologies, including the two recorded states of the HP EliteDesk
-//! 800 G4 committed under `testdata/`; [`copy_recorded`] copies such a recorded host into a
+//! [`hosts`] holds ready-made topologies, including the recorded hosts committed under
+//! `testdata/` (the HP EliteDesk 800 G4, the Minisforum UM880 Pro, an AM4 host with an RTX 2060,
+//! a Beelink N100; [`hosts::recorded`]); [`copy_recorded`] copies such a recorded host into a
 //! temporary directory before a test changes it. [`generate::large_host`] lays out servers with
 //! thousands of functions (sockets, PCI domains, switches, SR-IOV virtual functions) for
 //! benchmarks; [`write_scratch`] writes one into memory-backed scratch space.
@@ -44,6 +46,7 @@ mod block;
 pub mod generate;
 mod host;
 pub mod hosts;
+mod mdev;
 mod net;
 mod pci;
 mod tree;
@@ -56,6 +59,7 @@ use std::path::{Component, Path, PathBuf};
 
 pub use block::{Disk, DmVolume};
 pub use host::{AmdUnit, DmarUnit, Host, Iommu};
+pub use mdev::MdevType;
 pub use net::NetIf;
 pub use pci::{BarKind, PciFn, PcieType};
 pub use usb::{UsbDev, UsbIf};

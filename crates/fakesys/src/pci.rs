@@ -264,6 +264,10 @@ pub struct PciFn {
     pme_d3cold: bool,
     acs: Option<(u16, u16)>,
     link: (u8, u8),
+    pub(crate) reset_override: Option<Vec<String>>,
+    pub(crate) subordinate: Option<u8>,
+    pub(crate) label: Option<String>,
+    pub(crate) mdev_types: Vec<crate::MdevType>,
 }
 
 impl PciFn {
@@ -297,6 +301,10 @@ impl PciFn {
             pme_d3cold: false,
             acs: None,
             link: (3, 4),
+            reset_override: None,
+            subordinate: None,
+            label: None,
+            mdev_types: Vec::new(),
         }
     }
 
@@ -478,6 +486,34 @@ impl PciFn {
     /// The NUMA node the function is attached to (`numa_node`; default -1, none).
     pub fn numa_node(mut self, node: i32) -> PciFn {
         self.numa_node = node;
+        self
+    }
+
+    /// The reset methods exactly as the kernel's `reset_method` lists them (`["flr", "bus"]`),
+    /// instead of what config space and topology allow. An empty list means the kernel found no
+    /// method: neither `reset` nor `reset_method` is written, as the kernel hides both.
+    pub fn reset_method(mut self, methods: &[&str]) -> PciFn {
+        self.reset_override = Some(methods.iter().map(|m| m.to_string()).collect());
+        self
+    }
+
+    /// For a bridge: the subordinate bus number when the firmware reserved more buses than
+    /// the functions behind it use (a hotplug or USB4 tunnel port: `-[05-64]--`).
+    pub fn subordinate_bus(mut self, subordinate: u8) -> PciFn {
+        self.subordinate = Some(subordinate);
+        self
+    }
+
+    /// The firmware's name for the device (`label`; lspci prints it as `DeviceName:`).
+    pub fn label(mut self, label: &str) -> PciFn {
+        self.label = Some(label.to_string());
+        self
+    }
+
+    /// A mediated device type this function offers (`mdev_supported_types/<id>/`), with its
+    /// instances.
+    pub fn mdev_type(mut self, mdev: crate::MdevType) -> PciFn {
+        self.mdev_types.push(mdev);
         self
     }
 

@@ -1,4 +1,5 @@
-//! The committed EliteDesk trees under `testdata/` are exactly what the builder writes.
+//! The committed trees under `testdata/` (the EliteDesk, the UM880 Pro, the AM4 host with the
+//! RTX 2060, the N100) are exactly what the builder writes.
 //!
 //! `UPDATE_GOLDEN=1 cargo test -p vfiokit-fakesys --test recorded` rewrites them and still
 //! fails, so that a rewrite is always a deliberate, reviewed change.
@@ -7,7 +8,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use vfiokit_fakesys::hosts::{State, elitedesk_800_g4};
+use vfiokit_fakesys::Host;
+use vfiokit_fakesys::hosts::{
+    N100State, State, Um880State, am4_rtx2060, elitedesk_800_g4, minisforum_um880pro, n100,
+};
 use vfiokit_fakesys::testdata_dir;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -39,11 +43,9 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Entry> {
     out
 }
 
-fn check(state: State) {
-    let golden = testdata_dir()
-        .join("elitedesk-800-g4")
-        .join(state.dir_name());
-    let host = elitedesk_800_g4(state);
+/// Compares `testdata/<name>` with what `host` writes (or rewrites it with `UPDATE_GOLDEN`).
+fn check(name: &str, host: Host) {
+    let golden = testdata_dir().join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         if golden.exists() {
             fs::remove_dir_all(&golden).unwrap();
@@ -87,12 +89,51 @@ fn check(state: State) {
 
 #[test]
 fn fresh_matches_the_builder() {
-    check(State::Fresh);
+    check("elitedesk-800-g4/fresh", elitedesk_800_g4(State::Fresh));
 }
 
 #[test]
 fn configured_matches_the_builder() {
-    check(State::Configured);
+    check(
+        "elitedesk-800-g4/configured",
+        elitedesk_800_g4(State::Configured),
+    );
+}
+
+#[test]
+fn gvt_matches_the_builder() {
+    check("elitedesk-800-g4/gvt", elitedesk_800_g4(State::Gvt));
+}
+
+#[test]
+fn um880pro_fresh_matches_the_builder() {
+    check(
+        "minisforum-um880pro/fresh",
+        minisforum_um880pro(Um880State::Fresh),
+    );
+}
+
+#[test]
+fn um880pro_configured_matches_the_builder() {
+    check(
+        "minisforum-um880pro/configured",
+        minisforum_um880pro(Um880State::Configured),
+    );
+}
+
+#[test]
+fn am4_rtx2060_fresh_matches_the_builder() {
+    check("am4-rtx2060/fresh", am4_rtx2060());
+}
+
+#[test]
+fn n100_fresh_matches_the_builder() {
+    check("n100/fresh", n100(N100State::Fresh));
+}
+
+#[test]
+fn n100_sriov_matches_the_builder() {
+    check("n100/sriov", n100(N100State::Sriov));
 }
 
 #[test]
