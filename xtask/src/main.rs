@@ -29,6 +29,7 @@ macro_rules! println {
 mod capture;
 #[cfg(feature = "dev")]
 mod dev;
+mod explain_cmd;
 mod inspect;
 mod setup_cmd;
 mod vbios_cmd;
@@ -105,6 +106,12 @@ enum Command {
         /// With --fix: write the fixes (journal and undo as for setup-host).
         #[arg(long, requires = "fix")]
         apply: bool,
+    },
+    /// Explain kernel, QEMU and Proxmox log lines for this host; exit 3 when one is an error.
+    Explain {
+        /// Log files (`-`: standard input); without one, the kernel log of the host at --root.
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
     },
     /// Proxmox cluster resource mappings.
     #[command(subcommand)]
@@ -266,6 +273,7 @@ fn main() -> ExitCode {
         } => setup_cmd::setup_host(&cli.common, &devices, &force_collateral, apply),
         Command::Undo => setup_cmd::undo(&cli.common),
         Command::Verify { nodes, fix, apply } => setup_cmd::verify(&cli.common, &nodes, fix, apply),
+        Command::Explain { files } => explain_cmd::run(&cli.common, &files),
         Command::Mapping(MappingCommand::Plan {
             name,
             device,

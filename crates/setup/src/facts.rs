@@ -96,6 +96,11 @@ pub struct HostFacts {
     pub hostname: Option<String>,
     /// Files under `usr/share/kvm` (ROMs), by name.
     pub roms: BTreeMap<String, Vec<u8>>,
+    /// The kernel log and where it came from: on `/` the current boot's (`journalctl -k -b`,
+    /// else `dmesg`, read-only), on another root the one a capture recorded
+    /// (`var/lib/vfiokit/capture/kernel-log`). `None` when there is none or it cannot be read
+    /// (not a problem: a host without a readable log is still a host).
+    pub kernel_log: Option<(String, String)>,
     /// What could not be read besides the host scan's own problems, each naming its file.
     pub problems: Vec<String>,
 }
@@ -187,6 +192,7 @@ impl HostFacts {
                 roms.insert(name, bytes);
             }
         }
+        let kernel_log = kernel_log(root);
         Ok(HostFacts {
             root: root.root().to_path_buf(),
             is_host: root.is_host(),
@@ -205,6 +211,7 @@ impl HostFacts {
             qemu_version,
             hostname,
             roms,
+            kernel_log,
             problems,
         })
     }
@@ -333,6 +340,37 @@ fn qemu_version(root: &SysRoot) -> Option<((u32, u32), String)> {
     let record = root.qemu_version_record();
     let text = root.read_attr_opt(&record).ok()??;
     parse_qemu_version(&text).map(|v| (v, format!("the recorded {}", record.display())))
+}
+
+/// Where a capture records the kernel log, relative to the root.
+pub(crate) const KERNEL_LOG_RECORD: &str = "var/lib/vfiokit/capture/kernel-log";
+
+/// The kernel log and its source: on `/` the current boot's, asked read-only from
+/// `journalctl -k -b`, else `dmesg`; on another root the recorded file. Bytes that are not
+/// UTF-8 are replaced, not refused: a log is read for what it says.
+fn kernel_log(root: &SysRoot) -> Option<(String, String)> {
+    if root.is_host() {
+        let run = |argv: &[&str]| {
+            let out = std::process::Command::new(argv[0])
+                .args(&argv[1..])
+                .stdin(std::process::Stdio::null())
+                .output()
+                .ok()?;
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        return run(&["journalctl", "-k", "-b", "--no-pager"])
+            .map(|t| ("journalctl -k -b".to_string(), t))
+            .or_else(|| run(&["dmesg"]).map(|t| ("dmesg".to_string(), t)));
+    }
+    let bytes = root
+        .read_bytes_opt(&root.var_lib("vfiokit/capture/kernel-log"))
+        .ok()??;
+    Some((
+        KERNEL_LOG_RECORD.to_string(),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    ))
 }
 
 /// The QEMU version for a VM: the host's, else the config's machine line.

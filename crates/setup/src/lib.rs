@@ -35,6 +35,7 @@
 //! ```
 
 mod edit;
+pub mod explain;
 mod facts;
 pub mod host;
 pub mod inspect;

@@ -228,6 +228,11 @@ pub static RULES: &[Rule] = &[
         severity: Severity::Error,
         detect: crate::mapping::invalid_entries,
     },
+    Rule {
+        id: "kernel-log",
+        severity: Severity::Error,
+        detect: kernel_log,
+    },
 ];
 
 /// Runs every rule of [`RULES`].
@@ -791,4 +796,45 @@ fn vm_device_host_driver(i: &Input<'_>) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// What `vfiokit explain` finds in the kernel log ([`HostFacts::kernel_log`]): one finding per
+/// recognized line of error or warning severity (repeats folded, with their count); the info
+/// kinds (`vga-console-deactivated`, `ir-enabled`) are good news, not findings. Never fixable:
+/// a log is history, and the fix it names is a separate finding or command.
+fn kernel_log(i: &Input<'_>) -> Vec<Finding> {
+    use vfiokit_explain::Severity as Log;
+    let Some((source, text)) = &i.facts.kernel_log else {
+        return Vec::new();
+    };
+    let report = crate::explain::explain_host(i.facts, text);
+    report
+        .explained
+        .into_iter()
+        .filter_map(|e| {
+            let severity = match e.severity {
+                Log::Error => Severity::Error,
+                Log::Warning => Severity::Warning,
+                Log::Info => return None,
+            };
+            let device = e
+                .device
+                .as_deref()
+                .map_or(String::new(), |d| format!(" on {d}"));
+            let times = match e.count {
+                1 => String::new(),
+                n => format!(", {n} times"),
+            };
+            let message = format!(
+                "{}{device}{times} in the kernel log ({source}, line {}): {}",
+                e.kind, e.line, e.explanation
+            );
+            let finding = Finding::new("kernel-log", severity, message, e.fix);
+            Some(if i.facts.is_host {
+                finding
+            } else {
+                finding.at(source, Some(e.line))
+            })
+        })
+        .collect()
 }
