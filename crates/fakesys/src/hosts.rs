@@ -326,12 +326,22 @@ pub fn elitedesk_800_g4(state: State) -> Host {
         );
     if configured {
         h.file("etc/modprobe.d/vfio.conf", ELITEDESK_VFIO_CONF);
+        // The kernel and journal lines the seed notes publish, as `capture` records them.
+        let log: String = ELITEDESK_KERNEL_LOG
+            .lines()
+            .map(|l| format!("{}\n", l.trim_start()))
+            .collect();
+        h.file("var/lib/vfiokit/capture/kernel-log", log);
     }
     if state == State::Gvt {
         enable_gvt(&mut h);
     }
     h
 }
+
+/// The seed's published `dmesg` and journal lines (`../shared/seeds/`), also the explain
+/// crate's test input.
+const ELITEDESK_KERNEL_LOG: &str = include_str!("../../../testdata/logs/elitedesk-800-g4.log");
 
 /// The GVT-g type table of `gvt/vgpu.c` for a gen-9 iGPU: (suffix, low GM MB, high GM MB,
 /// resolution, weight); every type has 4 fences.
