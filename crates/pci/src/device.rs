@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use vfiokit_sysfs::{Error as SysError, SysRoot};
 
 use crate::config::{self, ConfigSpace};
-use crate::{ClassCode, DeviceId, PciAddress, VendorId};
+use crate::{ClassCode, DeviceId, PciAddress, PciId, VendorId};
 
 /// One PCI function read from `/sys/bus/pci/devices/<address>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,11 @@ pub struct PciDevice {
 }
 
 impl PciDevice {
+    /// Its `vendor:device` pair (`8086:3e92`), as `lspci -n` and `vfio-pci ids=` write it.
+    pub fn id(&self) -> PciId {
+        PciId::new(self.vendor, self.device)
+    }
+
     /// The vendor's name from the PCI id database.
     pub fn vendor_name(&self) -> Option<&'static str> {
         crate::vendor_name(self.vendor)

@@ -6,7 +6,7 @@
 //! them into [`PciDevice`]s through a [`SysRoot`](vfiokit_sysfs::SysRoot), so the same code reads a
 //! live host (`/`) or a recorded one (`testdata/…`), and adds what the files only imply:
 //!
-//! - [`PciAddress`], [`VendorId`], [`DeviceId`], [`ClassCode`]: strict parsing, canonical display;
+//! - [`PciAddress`], [`VendorId`], [`DeviceId`], [`PciId`] (`vendor:device`), [`ClassCode`]: strict parsing, canonical display;
 //! - names from the PCI id database ([`vendor_name`], [`device_name`], [`ClassCode::name`]);
 //! - capabilities from the config space ([`ConfigSpace`]): PCI Express type (a root-complex
 //!   integrated endpoint such as an Intel iGPU, a root port), Function Level Reset, PM, MSI/MSI-X,
@@ -33,7 +33,7 @@ mod class;
 pub mod config;
 mod device;
 
-pub use address::{DeviceId, PciAddress, VendorId};
+pub use address::{DeviceId, PciAddress, PciId, VendorId};
 pub use alias::{ModuleAliases, fnmatch};
 pub use class::{ClassCode, device_name, vendor_name};
 pub use config::{Acs, ConfigSpace, PcieType};
@@ -53,6 +53,12 @@ pub enum Error {
     /// Not four hex digits.
     #[error("invalid PCI id {input:?}: expected four hex digits")]
     BadId {
+        /// What was given.
+        input: String,
+    },
+    /// Not `vendor:device` with four hex digits on each side.
+    #[error("invalid PCI id {input:?}: expected vendor:device, four hex digits each")]
+    BadPciId {
         /// What was given.
         input: String,
     },

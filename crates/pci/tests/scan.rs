@@ -62,6 +62,7 @@ fn the_elitedesk_has_the_fourteen_functions_of_the_seed() {
     assert_eq!(igpu.boot_vga, Some(true));
     assert_eq!(igpu.iommu_group, Some(0));
     assert_eq!(igpu.revision, Some(0));
+    assert_eq!(igpu.id().to_string(), "8086:3e92");
     // The audio function is conventional PCI: no PCI Express capability, as dmesg says.
     let audio = host.get(addr("00:1f.3")).unwrap();
     assert_eq!(audio.config.as_ref().unwrap().pcie, None);
