@@ -36,8 +36,8 @@ mod device;
 pub use address::{DeviceId, PciAddress, PciId, VendorId};
 pub use alias::{ModuleAliases, fnmatch};
 pub use class::{ClassCode, device_name, vendor_name};
-pub use config::{Acs, ConfigSpace, PcieType};
-pub use device::{PciDevice, PciScan, read_device, scan};
+pub use config::{Acs, AcsFlags, ConfigSpace, PcieType, SriovCap};
+pub use device::{MdevType, PciDevice, PciScan, Sriov, read_device, scan};
 
 /// Errors of this crate: input that is not a PCI address, id or class.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
