@@ -518,6 +518,104 @@ mod tests {
     }
 
     #[test]
+    fn pcie_types_have_their_json_names() {
+        let names: Vec<Option<&str>> = (0..=11)
+            .map(|b| PcieType::from_bits(b).json_name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                Some("endpoint"),
+                Some("legacy-endpoint"),
+                None,
+                None,
+                Some("root-port"),
+                Some("upstream-port"),
+                Some("downstream-port"),
+                Some("pcie-to-pci-bridge"),
+                Some("pci-to-pcie-bridge"),
+                Some("rc-integrated-endpoint"),
+                Some("rc-event-collector"),
+                None,
+            ]
+        );
+    }
+
+    #[test]
+    fn acs_bits_decode_as_lspci_names_them() {
+        // lspci: ACSCap: SrcValid+ TransBlk+ ReqRedir+ CmpltRedir+ UpstreamFwd+ EgressCtrl- DirectTrans+
+        let acs = Acs {
+            capability: 0x005f,
+            control: 0x001d,
+        };
+        assert_eq!(
+            acs.capabilities(),
+            AcsFlags {
+                sv: true,
+                tb: true,
+                rr: true,
+                cr: true,
+                uf: true,
+                ec: false,
+                dt: true
+            }
+        );
+        // ACSCtl: SrcValid+ TransBlk- ReqRedir+ CmpltRedir+ UpstreamFwd+ EgressCtrl- DirectTrans-
+        assert_eq!(
+            acs.controls(),
+            AcsFlags {
+                sv: true,
+                tb: false,
+                rr: true,
+                cr: true,
+                uf: true,
+                ec: false,
+                dt: false
+            }
+        );
+        // Bits above 6 (the egress control vector size) are not flags.
+        let high = Acs {
+            capability: 0xff20,
+            control: 0,
+        };
+        assert_eq!(
+            high.capabilities(),
+            AcsFlags {
+                ec: true,
+                ..AcsFlags::default()
+            }
+        );
+    }
+
+    #[test]
+    fn sriov_capability_fields() {
+        let mut body = [0u8; 0x3c];
+        body[0x04] = 0x19; // control at cap+0x08: VF Enable
+        body[0x0a..0x0c].copy_from_slice(&64u16.to_le_bytes()); // TotalVFs at cap+0x0e
+        body[0x0c..0x0e].copy_from_slice(&7u16.to_le_bytes()); // NumVFs at cap+0x10
+        body[0x10..0x12].copy_from_slice(&0x80u16.to_le_bytes()); // First VF Offset
+        body[0x12..0x14].copy_from_slice(&2u16.to_le_bytes()); // VF Stride
+        body[0x16..0x18].copy_from_slice(&0x154cu16.to_le_bytes()); // VF Device ID
+        let b = config(
+            &[(0x40, CAP_PCIE, &[0x02, 0x00])],
+            &[(0x100, EXT_CAP_SRIOV, &body)],
+        );
+        let (cs, problems) = parse(&b).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            cs.sriov,
+            Some(SriovCap {
+                total_vfs: 64,
+                num_vfs: 7,
+                enabled: true,
+                first_offset: 0x80,
+                stride: 2,
+                vf_device: 0x154c
+            })
+        );
+    }
+
+    #[test]
     fn a_user_readable_dump_stops_at_64_bytes() {
         let b = config(&[(0x40, CAP_PCIE, &[0x02, 0x00])], &[]);
         let (cs, problems) = parse(&b[..64]).unwrap();

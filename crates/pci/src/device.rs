@@ -148,9 +148,9 @@ impl PciScan {
     /// - `flr`: Function Level Reset in the PCI Express Device Capabilities;
     /// - `af_flr`: the Advanced Features capability with Transactions Pending and FLR;
     /// - `pm`: a PM capability without No_Soft_Reset (D3hot→D0 resets the function);
-    /// - `bus`: the function is not a bridge, sits behind a bridge (not on a root bus) and is the
-    ///   only function on its bus, as `pci_parent_bus_reset` requires (a multi-function card
-    ///   gets none).
+    /// - `bus`: the function is not a bridge, its parent is a bridge (not a root bus, nor a VMD
+    ///   controller's) and it is the only function on its bus, as `pci_parent_bus_reset`
+    ///   requires (a multi-function card gets none).
     ///
     /// Quirks (`device_specific`), ACPI `_RST` and CXL are not guessed.
     pub fn reset_methods(&self, device: &PciDevice) -> Vec<String> {
@@ -175,7 +175,11 @@ impl PciScan {
             .devices
             .iter()
             .all(|d| d.address == device.address || bus(d) != bus(device));
-        if device.parent.is_some() && !device.is_bridge() && alone {
+        let behind_bridge = device
+            .parent
+            .and_then(|p| self.get(p))
+            .is_some_and(PciDevice::is_bridge);
+        if behind_bridge && !device.is_bridge() && alone {
             methods.push("bus");
         }
         methods.into_iter().map(str::to_string).collect()
