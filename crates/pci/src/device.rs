@@ -475,9 +475,7 @@ fn read_device_at(
         .map(|cap| read_sriov(root, &dir, cap, problems));
     // Only vfio-pci and the vfio variant drivers (`mlx5_vfio_pci`, …) make a vfio-dev directory.
     let vfio_dev = driver.as_deref().is_some_and(|d| d.contains("vfio"))
-        && note(problems, root.resolve_opt(&dir.join("vfio-dev")))
-            .flatten()
-            .is_some();
+        && note(problems, root.exists(&dir.join("vfio-dev"))).unwrap_or(false);
     // Mediated device types exist only below drivers that register a parent (i915's GVT-g).
     let mdev_types = if driver.as_deref() == Some("i915") {
         read_mdev_types(root, &dir, problems)

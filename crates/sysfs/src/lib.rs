@@ -687,6 +687,16 @@ impl SysRoot {
         }
     }
 
+    /// Whether anything (a file, a directory, a link even dangling) is at `path`, looked for
+    /// inside the root: one system call when nothing is there. A path through a link out of the
+    /// root is [`Error::LinkEscapes`].
+    pub fn exists(&self, path: &Path) -> Result<bool> {
+        if self.beneath(path).is_none() {
+            self.confine_read(path)?;
+        }
+        self.entry_exists(path)
+    }
+
     /// A link's own text (`readlink`), not resolved; `Ok(None)` when nothing is at `path`.
     ///
     /// One system call, so it is for hot loops over directories the caller already knows to lie
@@ -1186,6 +1196,12 @@ mod tests {
         assert!(d.join("sys/devices/x/a/b").is_dir());
         root.remove_file(&inside.join("vendor")).unwrap();
         assert!(!d.join("sys/devices/x/vendor").exists());
+        assert!(root.exists(&inside).unwrap());
+        assert!(!root.exists(&inside.join("vendor")).unwrap());
+        assert!(matches!(
+            root.exists(&link.join("vendor")),
+            Err(Error::LinkEscapes { .. })
+        ));
         // A path outside the root altogether is refused as the walk refuses it.
         assert!(matches!(
             root.read_hex(&outside.path().join("vendor")),
