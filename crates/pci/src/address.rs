@@ -122,6 +122,46 @@ id16!(
     DeviceId
 );
 
+/// A function's `vendor:device` pair, displayed as `lspci -n` prints it: `8086:3e92`.
+///
+/// Parsing is strict: exactly four hex digits on each side of one colon (`8086:3E92` parses and
+/// displays as `8086:3e92`); anything else is [`Error::BadPciId`] carrying the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PciId {
+    /// The vendor (`8086`).
+    pub vendor: VendorId,
+    /// The device within the vendor (`3e92`).
+    pub device: DeviceId,
+}
+
+impl PciId {
+    /// The pair of a vendor and a device id.
+    pub fn new(vendor: VendorId, device: DeviceId) -> PciId {
+        PciId { vendor, device }
+    }
+}
+
+impl fmt::Display for PciId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.vendor, self.device)
+    }
+}
+
+impl FromStr for PciId {
+    type Err = Error;
+
+    fn from_str(input: &str) -> Result<Self, Error> {
+        let bad = || Error::BadPciId {
+            input: input.to_string(),
+        };
+        let (vendor, device) = input.split_once(':').ok_or_else(bad)?;
+        Ok(PciId {
+            vendor: vendor.parse().map_err(|_| bad())?,
+            device: device.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +226,54 @@ mod tests {
                 "10000:e0:1d.0"
             ]
         );
+    }
+
+    #[test]
+    fn pci_ids_round_trip_to_lowercase() {
+        for (input, canonical) in [
+            ("8086:3e92", "8086:3e92"),
+            ("8086:3E92", "8086:3e92"),
+            ("10DE:1f08", "10de:1f08"),
+            ("0000:0000", "0000:0000"),
+            ("ffff:FFFF", "ffff:ffff"),
+        ] {
+            let id: PciId = input.parse().unwrap();
+            assert_eq!(id.to_string(), canonical, "{input}");
+            assert_eq!(canonical.parse::<PciId>().unwrap(), id);
+        }
+        let id: PciId = "1002:1900".parse().unwrap();
+        assert_eq!(id, PciId::new(VendorId(0x1002), DeviceId(0x1900)));
+    }
+
+    #[test]
+    fn bad_pci_ids_are_errors_that_carry_the_input() {
+        for input in [
+            "",
+            ":",
+            "8086",
+            "8086:",
+            ":3e92",
+            "808:3e92",
+            "8086:3e9",
+            "80866:3e92",
+            "8086:3e922",
+            "0x8086:3e92",
+            "8086:3e92:00",
+            "8086-3e92",
+            " 8086:3e92",
+            "8086:3e92\n",
+            "zzzz:3e92",
+            "+086:3e92",
+        ] {
+            let err = input.parse::<PciId>().unwrap_err();
+            assert_eq!(
+                err,
+                Error::BadPciId {
+                    input: input.to_string()
+                },
+                "{input:?}"
+            );
+        }
     }
 
     #[test]

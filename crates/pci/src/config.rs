@@ -55,6 +55,25 @@ impl PcieType {
         )
     }
 
+    /// The name in `inspect --json`'s `pcie_type`: `"endpoint"`, `"legacy-endpoint"`,
+    /// `"root-port"`, `"upstream-port"`, `"downstream-port"`, `"pcie-to-pci-bridge"`,
+    /// `"pci-to-pcie-bridge"`, `"rc-integrated-endpoint"`, `"rc-event-collector"`; `None` for a
+    /// reserved value (shown as conventional PCI would be, `null`).
+    pub fn json_name(self) -> Option<&'static str> {
+        Some(match self {
+            PcieType::Endpoint => "endpoint",
+            PcieType::LegacyEndpoint => "legacy-endpoint",
+            PcieType::RootPort => "root-port",
+            PcieType::UpstreamPort => "upstream-port",
+            PcieType::DownstreamPort => "downstream-port",
+            PcieType::PcieToPciBridge => "pcie-to-pci-bridge",
+            PcieType::PciToPcieBridge => "pci-to-pcie-bridge",
+            PcieType::RcIntegratedEndpoint => "rc-integrated-endpoint",
+            PcieType::RcEventCollector => "rc-event-collector",
+            PcieType::Other(_) => return None,
+        })
+    }
+
     /// How the kernel's boot log names it ("PCIe Root Complex Integrated Endpoint").
     pub fn description(self) -> &'static str {
         match self {
@@ -86,11 +105,73 @@ impl Acs {
     /// the bits the kernel needs for isolation (`PCI_ACS_SV | RR | CR | UF`).
     pub const ISOLATION: u16 = 0x0001 | 0x0004 | 0x0008 | 0x0010;
 
+    /// The ACS Capability register decoded as `lspci -vv` decodes `ACSCap:` (bits 0 to 6).
+    pub fn capabilities(self) -> AcsFlags {
+        AcsFlags::from_bits(self.capability)
+    }
+
+    /// The ACS Control register decoded as `lspci -vv` decodes `ACSCtl:` (bits 0 to 6).
+    pub fn controls(self) -> AcsFlags {
+        AcsFlags::from_bits(self.control)
+    }
+
     /// Whether the isolation bits the port supports are all enabled.
     pub fn isolates(self) -> bool {
         let wanted = self.capability & Acs::ISOLATION;
         wanted != 0 && self.control & wanted == wanted
     }
+}
+
+/// The seven ACS bits, as lspci names them (`SrcValid TransBlk ReqRedir CmpltRedir UpstreamFwd
+/// EgressCtrl DirectTrans`), in the Capability or the Control register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AcsFlags {
+    /// Source Validation (bit 0, `SrcValid`).
+    pub sv: bool,
+    /// Translation Blocking (bit 1, `TransBlk`).
+    pub tb: bool,
+    /// P2P Request Redirect (bit 2, `ReqRedir`).
+    pub rr: bool,
+    /// P2P Completion Redirect (bit 3, `CmpltRedir`).
+    pub cr: bool,
+    /// Upstream Forwarding (bit 4, `UpstreamFwd`).
+    pub uf: bool,
+    /// P2P Egress Control (bit 5, `EgressCtrl`).
+    pub ec: bool,
+    /// Direct Translated P2P (bit 6, `DirectTrans`).
+    pub dt: bool,
+}
+
+impl AcsFlags {
+    fn from_bits(bits: u16) -> AcsFlags {
+        let bit = |n: u16| bits & (1 << n) != 0;
+        AcsFlags {
+            sv: bit(0),
+            tb: bit(1),
+            rr: bit(2),
+            cr: bit(3),
+            uf: bit(4),
+            ec: bit(5),
+            dt: bit(6),
+        }
+    }
+}
+
+/// The SR-IOV extended capability of a physical function (PCIe base spec 9.3.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SriovCap {
+    /// TotalVFs: how many virtual functions the device can have.
+    pub total_vfs: u16,
+    /// NumVFs: how many are configured (enabled when [`SriovCap::enabled`]).
+    pub num_vfs: u16,
+    /// VF Enable, bit 0 of the SR-IOV Control register.
+    pub enabled: bool,
+    /// First VF Offset: the first VF's routing id minus the PF's.
+    pub first_offset: u16,
+    /// VF Stride: between the routing ids of consecutive VFs.
+    pub stride: u16,
+    /// The VFs' device id.
+    pub vf_device: u16,
 }
 
 /// What the configuration space says about a function.
@@ -118,6 +199,8 @@ pub struct ConfigSpace {
     pub msix: bool,
     /// Access Control Services, from the extended capability list.
     pub acs: Option<Acs>,
+    /// SR-IOV, from the extended capability list (physical functions only).
+    pub sriov: Option<SriovCap>,
     /// The extended list could not be read (config shorter than 4096 bytes, e.g. read as a user).
     pub extended_unreadable: bool,
 }
@@ -158,6 +241,7 @@ const CAP_PCIE: u8 = 0x10;
 const CAP_MSIX: u8 = 0x11;
 const CAP_AF: u8 = 0x13;
 const EXT_CAP_ACS: u16 = 0x000d;
+const EXT_CAP_SRIOV: u16 = 0x0010;
 
 /// Parses a configuration space dump. What could be read is returned with every problem found;
 /// fewer than 64 bytes is an error (the header is incomplete).
@@ -175,6 +259,14 @@ pub fn parse(bytes: &[u8]) -> Result<(ConfigSpace, Vec<ConfigError>), ConfigErro
         ..ConfigSpace::default()
     };
     let mut problems = Vec::new();
+    // 64 bytes is what a user without CAP_SYS_ADMIN may read, 256 a conventional function,
+    // 4096 a PCI Express one; any other length was cut short.
+    if ![64, 256, 4096].contains(&bytes.len()) {
+        problems.push(ConfigError {
+            offset: bytes.len(),
+            what: "config space cut short (not 64, 256 or 4096 bytes)",
+        });
+    }
     let status = u16_at(bytes, 0x06).unwrap_or(0);
     if status & 0x10 != 0 {
         let start = if cs.header_type == 2 { 0x14 } else { 0x34 };
@@ -208,9 +300,27 @@ fn walk_standard(b: &[u8], first: u8, cs: &mut ConfigSpace, problems: &mut Vec<C
         }
         seen[ptr] = true;
         let (Some(&id), Some(&next)) = (b.get(ptr), b.get(ptr + 1)) else {
-            // The list runs past what we could read: a user-readable 64-byte dump.
+            // The list runs past what we could read: expected of a user-readable 64-byte dump.
+            if b.len() > 64 {
+                problems.push(ConfigError {
+                    offset: ptr,
+                    what: "capability past the end of config space",
+                });
+            }
             return;
         };
+        let body = match id {
+            CAP_PM => 6,
+            CAP_PCIE => 8,
+            CAP_AF => 4,
+            _ => 2,
+        };
+        if ptr + body > b.len() {
+            problems.push(ConfigError {
+                offset: ptr,
+                what: "capability cut short by the end of config space",
+            });
+        }
         match id {
             CAP_PM => {
                 cs.pm = true;
@@ -224,7 +334,8 @@ fn walk_standard(b: &[u8], first: u8, cs: &mut ConfigSpace, problems: &mut Vec<C
                 }
                 cs.pcie_flr = u32_at(b, ptr + 4).is_some_and(|devcap| devcap & (1 << 28) != 0);
             }
-            CAP_AF => cs.af_flr = b.get(ptr + 3).is_some_and(|af| af & 0x02 != 0),
+            // The kernel's af_flr needs both Transactions Pending (bit 0) and FLR (bit 1).
+            CAP_AF => cs.af_flr = b.get(ptr + 3).is_some_and(|af| af & 0x03 == 0x03),
             _ => {}
         }
         ptr = usize::from(next & 0xfc);
@@ -245,12 +356,50 @@ fn walk_extended(b: &[u8], cs: &mut ConfigSpace, problems: &mut Vec<ConfigError>
         if header == 0 || header == 0xffff_ffff {
             return;
         }
-        if header as u16 == EXT_CAP_ACS
+        let id = header as u16;
+        let body = match id {
+            EXT_CAP_ACS => 8,
+            EXT_CAP_SRIOV => 0x1c,
+            _ => 4,
+        };
+        if ptr + body > b.len() {
+            problems.push(ConfigError {
+                offset: ptr,
+                what: "extended capability cut short by the end of config space",
+            });
+        }
+        if id == EXT_CAP_ACS
             && let (Some(capability), Some(control)) = (u16_at(b, ptr + 4), u16_at(b, ptr + 6))
         {
             cs.acs = Some(Acs {
                 capability,
                 control,
+            });
+        }
+        if id == EXT_CAP_SRIOV
+            && let (
+                Some(ctrl),
+                Some(total_vfs),
+                Some(num_vfs),
+                Some(first_offset),
+                Some(stride),
+                Some(vf_device),
+            ) = (
+                u16_at(b, ptr + 0x08),
+                u16_at(b, ptr + 0x0e),
+                u16_at(b, ptr + 0x10),
+                u16_at(b, ptr + 0x14),
+                u16_at(b, ptr + 0x16),
+                u16_at(b, ptr + 0x1a),
+            )
+        {
+            cs.sriov = Some(SriovCap {
+                total_vfs,
+                num_vfs,
+                enabled: ctrl & 1 != 0,
+                first_offset,
+                stride,
+                vf_device,
             });
         }
         let next = (header >> 20) as usize & 0xffc;
@@ -366,6 +515,104 @@ mod tests {
         assert_eq!(problems[0].what, "extended capability list loops");
 
         assert!(parse(&[0u8; 10]).is_err());
+    }
+
+    #[test]
+    fn pcie_types_have_their_json_names() {
+        let names: Vec<Option<&str>> = (0..=11)
+            .map(|b| PcieType::from_bits(b).json_name())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                Some("endpoint"),
+                Some("legacy-endpoint"),
+                None,
+                None,
+                Some("root-port"),
+                Some("upstream-port"),
+                Some("downstream-port"),
+                Some("pcie-to-pci-bridge"),
+                Some("pci-to-pcie-bridge"),
+                Some("rc-integrated-endpoint"),
+                Some("rc-event-collector"),
+                None,
+            ]
+        );
+    }
+
+    #[test]
+    fn acs_bits_decode_as_lspci_names_them() {
+        // lspci: ACSCap: SrcValid+ TransBlk+ ReqRedir+ CmpltRedir+ UpstreamFwd+ EgressCtrl- DirectTrans+
+        let acs = Acs {
+            capability: 0x005f,
+            control: 0x001d,
+        };
+        assert_eq!(
+            acs.capabilities(),
+            AcsFlags {
+                sv: true,
+                tb: true,
+                rr: true,
+                cr: true,
+                uf: true,
+                ec: false,
+                dt: true
+            }
+        );
+        // ACSCtl: SrcValid+ TransBlk- ReqRedir+ CmpltRedir+ UpstreamFwd+ EgressCtrl- DirectTrans-
+        assert_eq!(
+            acs.controls(),
+            AcsFlags {
+                sv: true,
+                tb: false,
+                rr: true,
+                cr: true,
+                uf: true,
+                ec: false,
+                dt: false
+            }
+        );
+        // Bits above 6 (the egress control vector size) are not flags.
+        let high = Acs {
+            capability: 0xff20,
+            control: 0,
+        };
+        assert_eq!(
+            high.capabilities(),
+            AcsFlags {
+                ec: true,
+                ..AcsFlags::default()
+            }
+        );
+    }
+
+    #[test]
+    fn sriov_capability_fields() {
+        let mut body = [0u8; 0x3c];
+        body[0x04] = 0x19; // control at cap+0x08: VF Enable
+        body[0x0a..0x0c].copy_from_slice(&64u16.to_le_bytes()); // TotalVFs at cap+0x0e
+        body[0x0c..0x0e].copy_from_slice(&7u16.to_le_bytes()); // NumVFs at cap+0x10
+        body[0x10..0x12].copy_from_slice(&0x80u16.to_le_bytes()); // First VF Offset
+        body[0x12..0x14].copy_from_slice(&2u16.to_le_bytes()); // VF Stride
+        body[0x16..0x18].copy_from_slice(&0x154cu16.to_le_bytes()); // VF Device ID
+        let b = config(
+            &[(0x40, CAP_PCIE, &[0x02, 0x00])],
+            &[(0x100, EXT_CAP_SRIOV, &body)],
+        );
+        let (cs, problems) = parse(&b).unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            cs.sriov,
+            Some(SriovCap {
+                total_vfs: 64,
+                num_vfs: 7,
+                enabled: true,
+                first_offset: 0x80,
+                stride: 2,
+                vf_device: 0x154c
+            })
+        );
     }
 
     #[test]

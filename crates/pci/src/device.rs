@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use vfiokit_sysfs::{Error as SysError, SysRoot};
 
 use crate::config::{self, ConfigSpace};
-use crate::{ClassCode, DeviceId, PciAddress, VendorId};
+use crate::{ClassCode, DeviceId, PciAddress, PciId, VendorId};
 
 /// One PCI function read from `/sys/bus/pci/devices/<address>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,11 +45,52 @@ pub struct PciDevice {
     /// has none, which is what "Invalid PCI ROM header signature" means). `None` when unknown or
     /// not a display device.
     pub rom_bar: Option<bool>,
+    /// `reset_method`: the reset methods the kernel will try, in its order (`flr`, `af_flr`,
+    /// `pm`, `bus`, `device_specific`, `acpi`, `cxl_bus`), as that file lists them; `None` when
+    /// the file is missing (the kernel found no method, or it predates 5.15). See
+    /// [`PciScan::reset_methods`] for the answer that accounts for older kernels.
+    pub reset_method: Option<Vec<String>>,
+    /// SR-IOV state of a physical function (one with the SR-IOV capability).
+    pub sriov: Option<Sriov>,
+    /// Mediated device types the function offers (`mdev_supported_types`; i915 with GVT-g).
+    /// Only read below drivers that can have them; empty otherwise.
+    pub mdev_types: Vec<MdevType>,
     /// Capabilities from the binary `config` file, when it was readable.
     pub config: Option<ConfigSpace>,
 }
 
+/// SR-IOV state of a physical function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sriov {
+    /// How many virtual functions it can have: `sriov_totalvfs`, else the capability's TotalVFs.
+    pub total_vfs: u16,
+    /// How many are enabled: `sriov_numvfs`, else the capability's NumVFs when VF Enable is set.
+    pub num_vfs: u16,
+    /// The virtual functions found in the scan (their `physfn` links name this function), sorted.
+    pub vfs: Vec<PciAddress>,
+}
+
+/// A mediated device type: `mdev_supported_types/<id>/` below the parent function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MdevType {
+    /// The type directory's name, the string Proxmox's `mdev=` takes (`i915-GVTg_V5_4`).
+    pub id: String,
+    /// Its `name` file (`GVTg_V5_4`); empty when missing.
+    pub name: String,
+    /// Its `description` file (resolution, memory sizes); empty when missing.
+    pub description: String,
+    /// `available_instances`: how many more can be created now.
+    pub available_instances: u32,
+    /// How many exist: the entries of its `devices/` directory.
+    pub instances_in_use: u32,
+}
+
 impl PciDevice {
+    /// Its `vendor:device` pair (`8086:3e92`), as `lspci -n` and `vfio-pci ids=` write it.
+    pub fn id(&self) -> PciId {
+        PciId::new(self.vendor, self.device)
+    }
+
     /// The vendor's name from the PCI id database.
     pub fn vendor_name(&self) -> Option<&'static str> {
         crate::vendor_name(self.vendor)
@@ -84,6 +125,9 @@ pub struct PciScan {
     pub devices: Vec<PciDevice>,
     /// What went wrong, each naming the path. A device missing from `devices` has an entry here.
     pub problems: Vec<SysError>,
+    /// Whether any function on this root has a `reset_method` file: the kernel (5.15 and later)
+    /// says which reset each function has, and one without the file has none.
+    pub has_reset_method_files: bool,
 }
 
 impl PciScan {
@@ -93,6 +137,52 @@ impl PciScan {
             .binary_search_by_key(&address, |d| d.address)
             .ok()
             .map(|i| &self.devices[i])
+    }
+
+    /// The reset methods of `device`, names as the kernel's `reset_method` spells them.
+    ///
+    /// On a root whose functions carry `reset_method` files ([`PciScan::has_reset_method_files`]),
+    /// exactly what the function's file lists, and none for a function without one (the kernel
+    /// hides the file when it found no method). On a root without any (kernels before 5.15,
+    /// generated hosts), what config space and topology allow, in the kernel's order:
+    /// - `flr`: Function Level Reset in the PCI Express Device Capabilities;
+    /// - `af_flr`: the Advanced Features capability with Transactions Pending and FLR;
+    /// - `pm`: a PM capability without No_Soft_Reset (D3hot→D0 resets the function);
+    /// - `bus`: the function is not a bridge, its parent is a bridge (not a root bus, nor a VMD
+    ///   controller's) and it is the only function on its bus, as `pci_parent_bus_reset`
+    ///   requires (a multi-function card gets none).
+    ///
+    /// Quirks (`device_specific`), ACPI `_RST` and CXL are not guessed.
+    pub fn reset_methods(&self, device: &PciDevice) -> Vec<String> {
+        if self.has_reset_method_files {
+            return device.reset_method.clone().unwrap_or_default();
+        }
+        let mut methods: Vec<&str> = Vec::new();
+        let Some(cs) = &device.config else {
+            return Vec::new();
+        };
+        if cs.pcie.is_some() && cs.pcie_flr {
+            methods.push("flr");
+        }
+        if cs.af_flr {
+            methods.push("af_flr");
+        }
+        if cs.pm && !cs.pm_no_soft_reset {
+            methods.push("pm");
+        }
+        let bus = |d: &PciDevice| (d.address.domain, d.address.bus);
+        let alone = self
+            .devices
+            .iter()
+            .all(|d| d.address == device.address || bus(d) != bus(device));
+        let behind_bridge = device
+            .parent
+            .and_then(|p| self.get(p))
+            .is_some_and(PciDevice::is_bridge);
+        if behind_bridge && !device.is_bridge() && alone {
+            methods.push("bus");
+        }
+        methods.into_iter().map(str::to_string).collect()
     }
 }
 
@@ -121,15 +211,30 @@ pub fn scan(root: &SysRoot) -> Result<PciScan, SysError> {
         }
     }
     scan.devices.sort_by_key(|d| d.address);
+    scan.has_reset_method_files = scan.devices.iter().any(|d| d.reset_method.is_some());
+    // Each physical function's VFs are the functions whose `physfn` names it.
+    let vfs: Vec<(PciAddress, PciAddress)> = scan
+        .devices
+        .iter()
+        .filter_map(|d| Some((d.physfn?, d.address)))
+        .collect();
+    for (pf, vf) in vfs {
+        if let Ok(i) = scan.devices.binary_search_by_key(&pf, |d| d.address)
+            && let Some(sriov) = &mut scan.devices[i].sriov
+        {
+            sriov.vfs.push(vf);
+        }
+    }
     Ok(scan)
 }
 
-/// Resolves `sys/bus/pci/devices/<addr>` links in two system calls instead of a realpath
+/// Resolves `sys/bus/pci/devices/<addr>` links in one system call instead of a realpath
 /// (about fifteen): read the link, join its relative target onto the canonical bus directory,
 /// and accept the result when its parent directory is known canonical (resolved once per
-/// parent: all functions behind one bridge share it) and the function's own directory is a real
-/// directory, not a link. Anything else returns `None`, and the caller takes the full
-/// `SysRoot::resolve`, which reports escapes and dangling links.
+/// parent: all functions behind one bridge share it). The function's own directory is then
+/// only opened through the root's confined reads, which refuse it if it is a link out of the
+/// root. Anything else returns `None`, and the caller takes the full `SysRoot::resolve`, which
+/// reports escapes and dangling links.
 struct DeviceDirs<'a> {
     root: &'a SysRoot,
     bus: Option<PathBuf>,
@@ -147,7 +252,7 @@ impl<'a> DeviceDirs<'a> {
 
     fn resolve(&mut self, link: &Path) -> Option<PathBuf> {
         let bus = self.bus.as_ref()?;
-        let target = std::fs::read_link(link).ok()?;
+        let target = self.root.read_link(link).ok()??;
         if !target.is_relative() {
             return None;
         }
@@ -158,8 +263,7 @@ impl<'a> DeviceDirs<'a> {
             .parents
             .entry(parent)
             .or_insert_with_key(|p| root.resolve(p).is_ok_and(|r| &r == p));
-        let own = std::fs::symlink_metadata(&real).ok()?;
-        (canonical && own.is_dir()).then_some(real)
+        canonical.then_some(real)
     }
 }
 
@@ -208,37 +312,128 @@ pub fn read_device(
     read_device_at(root, address, dir, problems)
 }
 
+/// What a function's `uevent` says, as `pci_uevent` in the kernel's `drivers/pci/pci-driver.c`
+/// writes it: `DRIVER=` (only when bound), `PCI_CLASS=%04X`, `PCI_ID=%04X:%04X`,
+/// `PCI_SUBSYS_ID=%04X:%04X`, `PCI_SLOT_NAME=`, `MODALIAS=`.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Uevent {
+    driver: Option<String>,
+    class: Option<u32>,
+    id: Option<(u16, u16)>,
+    subsystem: Option<(u16, u16)>,
+    modalias: Option<String>,
+}
+
+fn hex_pair(value: &str) -> Option<(u16, u16)> {
+    let (a, b) = value.split_once(':')?;
+    let a = u16::try_from(vfiokit_sysfs::parse_hex(a)?).ok()?;
+    let b = u16::try_from(vfiokit_sysfs::parse_hex(b)?).ok()?;
+    Some((a, b))
+}
+
+impl Uevent {
+    /// Parses the `KEY=value` lines; a known key whose value does not parse is an `Err` naming it.
+    fn parse(text: &str) -> Result<Uevent, String> {
+        let mut u = Uevent::default();
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let bad = || line.to_string();
+            match key {
+                "DRIVER" => u.driver = Some(value.to_string()),
+                "PCI_CLASS" => {
+                    let class = vfiokit_sysfs::parse_hex(value)
+                        .and_then(|c| u32::try_from(c).ok())
+                        .filter(|c| *c <= 0xff_ffff)
+                        .ok_or_else(bad)?;
+                    u.class = Some(class);
+                }
+                "PCI_ID" => u.id = Some(hex_pair(value).ok_or_else(bad)?),
+                "PCI_SUBSYS_ID" => u.subsystem = Some(hex_pair(value).ok_or_else(bad)?),
+                "MODALIAS" => u.modalias = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        Ok(u)
+    }
+}
+
 /// Reads one function from its real directory (links already resolved inside the root).
+///
+/// On a real kernel two reads carry nearly everything: `uevent` (driver, class, ids, subsystem
+/// ids, modalias, all from the kernel's `struct pci_dev`, the same source as the attribute files
+/// `lspci` reads) and `config` (revision, capabilities), plus the `iommu_group` link. Where
+/// `uevent` is missing (an older recording) or lacks a key, the attribute files (`vendor`,
+/// `device`, `class`, `subsystem_*`, `modalias`, the `driver` link) are read instead. Where the
+/// two could disagree (a driver bound between the reads), `uevent` wins: it is one consistent
+/// snapshot. The revision is config byte 8 (the `revision` file is the same byte, read at
+/// enumeration), the file only when the config space is unreadable.
 fn read_device_at(
     root: &SysRoot,
     address: PciAddress,
     dir: PathBuf,
     problems: &mut Vec<SysError>,
 ) -> Option<PciDevice> {
-    let vendor = required16(root, dir.join("vendor"), problems);
-    let device = required16(root, dir.join("device"), problems);
-    let class_path = dir.join("class");
-    let class = note(problems, root.read_hex(&class_path)).and_then(|c| {
-        let class = u32::try_from(c).ok().and_then(ClassCode::new);
-        if class.is_none() {
-            problems.push(SysError::Parse {
-                path: class_path,
-                expected: "a 24-bit class code",
-                found: format!("{c:#x}"),
-            });
+    let uevent_path = dir.join("uevent");
+    let uevent = match note(problems, root.read_attr_opt(&uevent_path)).flatten() {
+        Some(text) => Uevent::parse(&text)
+            .map_err(|line| {
+                problems.push(SysError::Parse {
+                    path: uevent_path.clone(),
+                    expected: "KEY=value lines as pci_uevent writes them",
+                    found: line,
+                })
+            })
+            .ok(),
+        None => None,
+    };
+    let has_uevent = uevent.is_some();
+    let uevent = uevent.unwrap_or_default();
+    let (vendor, device) = match uevent.id {
+        Some((v, d)) => (Some(v), Some(d)),
+        None => (
+            required16(root, dir.join("vendor"), problems),
+            required16(root, dir.join("device"), problems),
+        ),
+    };
+    let class = match uevent.class {
+        Some(c) => ClassCode::new(c),
+        None => {
+            let class_path = dir.join("class");
+            note(problems, root.read_hex(&class_path)).and_then(|c| {
+                let class = u32::try_from(c).ok().and_then(ClassCode::new);
+                if class.is_none() {
+                    problems.push(SysError::Parse {
+                        path: class_path,
+                        expected: "a 24-bit class code",
+                        found: format!("{c:#x}"),
+                    });
+                }
+                class
+            })
         }
-        class
-    });
+    };
     let (Some(vendor), Some(device), Some(class)) = (vendor, device, class) else {
         return None;
     };
-    let subsystem_vendor = hex16(root, dir.join("subsystem_vendor"), problems).map(VendorId);
-    let subsystem_device = hex16(root, dir.join("subsystem_device"), problems).map(DeviceId);
-    let revision_file = hex16(root, dir.join("revision"), problems);
+    let (subsystem_vendor, subsystem_device) = match uevent.subsystem {
+        Some((v, d)) => (Some(VendorId(v)), Some(DeviceId(d))),
+        None => (
+            hex16(root, dir.join("subsystem_vendor"), problems).map(VendorId),
+            hex16(root, dir.join("subsystem_device"), problems).map(DeviceId),
+        ),
+    };
     let config = read_config(root, &dir, problems);
-    let driver = note(problems, link_name(root, &dir, "driver")).flatten();
-    let bound = driver.is_some();
-    let modalias = note(problems, root.read_attr_opt(&dir.join("modalias"))).flatten();
+    // The kernel writes DRIVER= only for a bound function; without it, look at the link.
+    let driver = match uevent.driver {
+        Some(d) => Some(d),
+        None => note(problems, root.link_name(&dir.join("driver"))).flatten(),
+    };
+    let modalias = match uevent.modalias {
+        Some(m) => Some(m),
+        None => note(problems, root.read_attr_opt(&dir.join("modalias"))).flatten(),
+    };
     let boot_vga = if class.is_display() {
         note(problems, root.read_attr_opt(&dir.join("boot_vga")))
             .flatten()
@@ -246,11 +441,14 @@ fn read_device_at(
     } else {
         None
     };
-    let physfn = note(problems, link_name(root, &dir, "physfn"))
+    // A confined read in `dir` succeeded, so `dir` lies inside the root: its links may be read
+    // with one `readlink` each (see `fast_link_name`).
+    let confirmed = has_uevent || config.is_some();
+    let physfn = note(problems, link_in(root, &dir, "physfn", confirmed))
         .flatten()
         .and_then(|n| n.parse().ok());
     let group_link = dir.join("iommu_group");
-    let iommu_group = note(problems, link_name(root, &dir, "iommu_group"))
+    let iommu_group = note(problems, link_in(root, &dir, "iommu_group", confirmed))
         .flatten()
         .and_then(|name| match name.parse::<u32>() {
             Ok(g) => Some(g),
@@ -263,9 +461,27 @@ fn read_device_at(
                 None
             }
         });
-    let revision = revision_file
-        .and_then(|r| u8::try_from(r).ok())
-        .or(config.as_ref().map(|(_, rev)| *rev));
+    let revision = match &config {
+        Some((_, rev)) => Some(*rev),
+        None => hex16(root, dir.join("revision"), problems).and_then(|r| u8::try_from(r).ok()),
+    };
+    let reset_method = note(problems, root.read_attr_opt(&dir.join("reset_method")))
+        .flatten()
+        .map(|m| m.split_whitespace().map(str::to_string).collect());
+    let config = config.map(|(cs, _)| cs);
+    let sriov = config
+        .as_ref()
+        .and_then(|c| c.sriov)
+        .map(|cap| read_sriov(root, &dir, cap, problems));
+    // Only vfio-pci and the vfio variant drivers (`mlx5_vfio_pci`, …) make a vfio-dev directory.
+    let vfio_dev = driver.as_deref().is_some_and(|d| d.contains("vfio"))
+        && note(problems, root.exists(&dir.join("vfio-dev"))).unwrap_or(false);
+    // Mediated device types exist only below drivers that register a parent (i915's GVT-g).
+    let mdev_types = if driver.as_deref() == Some("i915") {
+        read_mdev_types(root, &dir, problems)
+    } else {
+        Vec::new()
+    };
     Some(PciDevice {
         address,
         vendor: VendorId(vendor),
@@ -280,35 +496,116 @@ fn read_device_at(
         iommu_group,
         parent: parent_function(&dir),
         physfn,
-        // Only a bound function can have a vfio-dev directory; skip the lookup for the rest.
-        vfio_dev: bound && dir.join("vfio-dev").is_dir(),
+        vfio_dev,
         // The ROM BAR matters for display devices (a VM needs their ROM); others are not read.
         rom_bar: if class.is_display() {
             rom_bar(root, &dir, problems)
         } else {
             None
         },
-        config: config.map(|(cs, _)| cs),
+        reset_method,
+        sriov,
+        mdev_types,
+        config,
         sysfs_path: dir,
     })
 }
 
-/// [`SysRoot::link_name`] of the link `name` in the (resolved) device directory `dir`, in two
-/// system calls (`readlink`, then `stat` to see that the target exists) instead of one per path
-/// component: the scan reads three links per function, and resolving them was half of its
-/// system calls. A target that is absolute, climbs out of the root or does not exist takes
-/// `SysRoot::link_name`, which reports it as before.
-fn link_name(root: &SysRoot, dir: &Path, name: &str) -> Result<Option<String>, SysError> {
+/// The SR-IOV state of a physical function: totals from `sriov_totalvfs`/`sriov_numvfs` where
+/// sysfs has them (what the kernel enabled), else from the capability; the VFs are filled in by
+/// the scan from their `physfn` links.
+fn read_sriov(
+    root: &SysRoot,
+    dir: &Path,
+    cap: config::SriovCap,
+    problems: &mut Vec<SysError>,
+) -> Sriov {
+    let mut number = |name: &str| {
+        let path = dir.join(name);
+        let text = note(problems, root.read_attr_opt(&path)).flatten()?;
+        match text.trim().parse::<u16>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                problems.push(SysError::Parse {
+                    path,
+                    expected: "a decimal count of virtual functions",
+                    found: text,
+                });
+                None
+            }
+        }
+    };
+    let total_vfs = number("sriov_totalvfs").unwrap_or(cap.total_vfs);
+    let num_vfs = number("sriov_numvfs").unwrap_or(if cap.enabled { cap.num_vfs } else { 0 });
+    Sriov {
+        total_vfs,
+        num_vfs,
+        vfs: Vec::new(),
+    }
+}
+
+/// `mdev_supported_types/<id>/{name,description,available_instances,devices/}`.
+fn read_mdev_types(root: &SysRoot, dir: &Path, problems: &mut Vec<SysError>) -> Vec<MdevType> {
+    let types_dir = dir.join("mdev_supported_types");
+    let ids = note(problems, root.list_opt(&types_dir)).unwrap_or_default();
+    let mut types = Vec::new();
+    for id in ids {
+        let t = types_dir.join(&id);
+        let text = |name: &str, problems: &mut Vec<SysError>| {
+            note(problems, root.read_attr_opt(&t.join(name)))
+                .flatten()
+                .unwrap_or_default()
+        };
+        let name = text("name", problems);
+        let description = text("description", problems);
+        let available = text("available_instances", problems);
+        let available_instances = match available.trim().parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                problems.push(SysError::Parse {
+                    path: t.join("available_instances"),
+                    expected: "a decimal number of instances",
+                    found: available,
+                });
+                0
+            }
+        };
+        let in_use = note(problems, root.list_opt(&t.join("devices"))).unwrap_or_default();
+        types.push(MdevType {
+            id,
+            name,
+            description,
+            available_instances,
+            instances_in_use: u32::try_from(in_use.len()).unwrap_or(u32::MAX),
+        });
+    }
+    types
+}
+
+/// The last component of the link `name` in the device directory `dir`, or `None` without one.
+///
+/// When `dir` is `confirmed` inside the root (a confined read in it succeeded), one `readlink`:
+/// a relative target that stays inside the root lexically gives its last component, without
+/// checking that the target exists (the kernel makes no dangling `physfn` or `iommu_group`
+/// link). Otherwise, or for a target that is absolute or climbs out, `SysRoot::link_name`
+/// resolves it fully and reports escapes and dangling links.
+fn link_in(
+    root: &SysRoot,
+    dir: &Path,
+    name: &str,
+    confirmed: bool,
+) -> Result<Option<String>, SysError> {
     let link = dir.join(name);
-    let target = match std::fs::read_link(&link) {
-        Ok(target) => target,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(_) => return root.link_name(&link),
+    if !confirmed {
+        return root.link_name(&link);
+    }
+    let Some(target) = root.read_link(&link)? else {
+        return Ok(None);
     };
     let inside = target.is_relative()
         && vfiokit_sysfs::join_lexically(dir, &target).is_some_and(|t| root.relative(&t).is_some());
     match target.file_name().and_then(|n| n.to_str()) {
-        Some(last) if inside && std::fs::metadata(&link).is_ok() => Ok(Some(last.to_string())),
+        Some(last) if inside => Ok(Some(last.to_string())),
         _ => root.link_name(&link),
     }
 }

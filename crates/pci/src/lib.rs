@@ -1,16 +1,24 @@
 //! PCI functions as Linux shows them in sysfs.
 //!
 //! Every PCI function has a directory under `/sys/bus/pci/devices/<domain:bus:device.function>`
-//! with its ids (`vendor`, `device`, `subsystem_*`), `class`, `revision`, the binary `config`
-//! space, a `driver` link to the driver bound to it and an `iommu_group` link. This crate reads
-//! them into [`PciDevice`]s through a [`SysRoot`](vfiokit_sysfs::SysRoot), so the same code reads a
-//! live host (`/`) or a recorded one (`testdata/…`), and adds what the files only imply:
+//! with its `uevent` (driver, class, ids, subsystem ids, modalias in one read), the attribute
+//! files that repeat it (`vendor`, `device`, `subsystem_*`, `class`, `modalias`), `revision`, the
+//! binary `config` space, a `driver` link to the driver bound to it, an `iommu_group` link and,
+//! on kernels from 5.15, `reset_method`. This crate reads them into [`PciDevice`]s through a
+//! [`SysRoot`](vfiokit_sysfs::SysRoot), so the same code reads a live host (`/`) or a recorded one
+//! (`testdata/…`): `uevent` and `config` first, the attribute files where a recording has no
+//! `uevent`. It adds what the files only imply:
 //!
-//! - [`PciAddress`], [`VendorId`], [`DeviceId`], [`ClassCode`]: strict parsing, canonical display;
+//! - [`PciAddress`], [`VendorId`], [`DeviceId`], [`PciId`] (`vendor:device`), [`ClassCode`]:
+//!   strict parsing, canonical display;
 //! - names from the PCI id database ([`vendor_name`], [`device_name`], [`ClassCode::name`]);
 //! - capabilities from the config space ([`ConfigSpace`]): PCI Express type (a root-complex
 //!   integrated endpoint such as an Intel iGPU, a root port), Function Level Reset, PM, MSI/MSI-X,
-//!   ACS;
+//!   ACS ([`AcsFlags`] as lspci decodes them), SR-IOV; a capability list cut short is a problem
+//!   naming the file, never a panic;
+//! - reset methods ([`PciScan::reset_methods`]): the kernel's `reset_method` where it has one,
+//!   else what config space and topology allow;
+//! - SR-IOV state ([`Sriov`]) and mediated device types ([`MdevType`], below i915);
 //! - which kernel module would claim a device ([`ModuleAliases`], `modules.alias` as modprobe reads it).
 //!
 //! It never reads `/etc`.
@@ -24,6 +32,8 @@
 //! let igpu = host.get("00:02.0".parse::<PciAddress>()?).ok_or("no iGPU")?;
 //! assert_eq!(igpu.class.to_string(), "030000");
 //! assert_eq!(igpu.driver.as_deref(), Some("i915"));
+//! assert_eq!(igpu.id().to_string(), "8086:3e92");
+//! assert_eq!(host.reset_methods(igpu), ["flr", "pm"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -33,11 +43,11 @@ mod class;
 pub mod config;
 mod device;
 
-pub use address::{DeviceId, PciAddress, VendorId};
+pub use address::{DeviceId, PciAddress, PciId, VendorId};
 pub use alias::{ModuleAliases, fnmatch};
 pub use class::{ClassCode, device_name, vendor_name};
-pub use config::{Acs, ConfigSpace, PcieType};
-pub use device::{PciDevice, PciScan, read_device, scan};
+pub use config::{Acs, AcsFlags, ConfigSpace, PcieType, SriovCap};
+pub use device::{MdevType, PciDevice, PciScan, Sriov, read_device, scan};
 
 /// Errors of this crate: input that is not a PCI address, id or class.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,6 +63,12 @@ pub enum Error {
     /// Not four hex digits.
     #[error("invalid PCI id {input:?}: expected four hex digits")]
     BadId {
+        /// What was given.
+        input: String,
+    },
+    /// Not `vendor:device` with four hex digits on each side.
+    #[error("invalid PCI id {input:?}: expected vendor:device, four hex digits each")]
+    BadPciId {
         /// What was given.
         input: String,
     },

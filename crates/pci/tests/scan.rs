@@ -62,6 +62,7 @@ fn the_elitedesk_has_the_fourteen_functions_of_the_seed() {
     assert_eq!(igpu.boot_vga, Some(true));
     assert_eq!(igpu.iommu_group, Some(0));
     assert_eq!(igpu.revision, Some(0));
+    assert_eq!(igpu.id().to_string(), "8086:3e92");
     // The audio function is conventional PCI: no PCI Express capability, as dmesg says.
     let audio = host.get(addr("00:1f.3")).unwrap();
     assert_eq!(audio.config.as_ref().unwrap().pcie, None);
@@ -147,6 +148,8 @@ fn broken_files_are_reported_by_path_and_the_rest_is_still_read() {
         root.path("sys/devices/pci0000:00")
             .join(format!("0000:00:{a}"))
     };
+    // Without `uevent` (as an older recording has it) the attribute files are read.
+    remove_uevents(&root);
     fs::remove_file(dev("12.0").join("vendor")).unwrap();
     fs::write(dev("14.2").join("class"), "0xnot-hex\n").unwrap();
     fs::remove_file(dev("16.0").join("driver")).unwrap();
@@ -190,6 +193,74 @@ fn broken_files_are_reported_by_path_and_the_rest_is_still_read() {
         );
     }
     assert_eq!(problems.len(), 6, "{problems:#?}");
+}
+
+/// Removes every function's `uevent`, leaving the attribute files.
+fn remove_uevents(root: &SysRoot) {
+    for name in root.list(&root.sys_bus_devices("pci")).unwrap() {
+        let real = root
+            .resolve(&root.sys_bus_devices("pci").join(name))
+            .unwrap();
+        fs::remove_file(real.join("uevent")).unwrap();
+    }
+}
+
+/// Everything a scan says, in one comparable string.
+fn summary(scan: &PciScan) -> String {
+    format!(
+        "{:#?}\n{:?}\n{}",
+        scan.devices, scan.problems, scan.has_reset_method_files
+    )
+}
+
+#[test]
+fn uevent_and_the_attribute_files_give_the_same_scan() {
+    let mut hosts: Vec<(String, tempfile::TempDir, SysRoot)> = hosts::all()
+        .into_iter()
+        .map(|(name, host)| {
+            let (dir, root) = host.write_temp().unwrap();
+            (name.to_string(), dir, root)
+        })
+        .collect();
+    for name in ["elitedesk-800-g4/fresh", "elitedesk-800-g4/configured"] {
+        let (dir, root) = copy_recorded(name).unwrap();
+        hosts.push((name.to_string(), dir, root));
+    }
+    for (name, _dir, root) in hosts {
+        let fast = scan(&root).unwrap();
+        assert!(fast.problems.is_empty(), "{name}: {:?}", fast.problems);
+        remove_uevents(&root);
+        let slow = scan(&root).unwrap();
+        assert_eq!(summary(&fast), summary(&slow), "{name}");
+    }
+}
+
+#[test]
+fn a_broken_uevent_is_a_problem_and_the_files_stand_in() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let igpu = dir.path().join("sys/devices/pci0000:00/0000:00:02.0");
+    fs::write(igpu.join("uevent"), "DRIVER=i915\nPCI_ID=8086:zz\n").unwrap();
+    let nic = dir.path().join("sys/devices/pci0000:00/0000:00:1f.6");
+    // A uevent without DRIVER= sends the reader to the link; one without ids, to the files.
+    fs::write(nic.join("uevent"), "PCI_SLOT_NAME=0000:00:1f.6\n").unwrap();
+    let host = scan(&root).unwrap();
+    let problems: Vec<String> = host.problems.iter().map(ToString::to_string).collect();
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(
+        problems[0].contains("0000:00:02.0/uevent") && problems[0].contains("PCI_ID=8086:zz"),
+        "{problems:#?}"
+    );
+    let igpu = host.get(addr("00:02.0")).unwrap();
+    assert_eq!(igpu.id().to_string(), "8086:3e92");
+    assert_eq!(igpu.driver.as_deref(), Some("i915"));
+    let nic = host.get(addr("00:1f.6")).unwrap();
+    assert_eq!(nic.id().to_string(), "8086:15bb");
+    assert_eq!(nic.driver.as_deref(), Some("e1000e"));
+    assert!(
+        nic.modalias
+            .as_deref()
+            .is_some_and(|m| m.starts_with("pci:v00008086"))
+    );
 }
 
 #[test]

@@ -9,7 +9,10 @@
 //! - typed reads of sysfs attributes as the kernel writes them (`0x8086\n`, `0x030000\n`, `1\n`),
 //!   with errors that carry the path and the bytes that did not parse;
 //! - symbolic links resolved **inside the root**: a link in a recorded host that points out of it
-//!   (an absolute `/sys/...` target, or too many `..`) is an error, never a read of the real host;
+//!   (an absolute `/sys/...` target, or too many `..`) is an error, never a read of the real host.
+//!   The kernel does the confining: every open goes through `openat2(2)` with
+//!   `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS` relative to the root directory (Linux 5.6 and
+//!   later; on older kernels the root falls back to resolving links itself, see [`Confinement`]);
 //! - writes to sysfs attributes, and atomic replacement of regular files (temporary file, `fsync`,
 //!   `rename`, mode and owner kept).
 //!
@@ -27,10 +30,14 @@
 //! ```
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
+
+use rustix::fs::{AtFlags, Mode, OFlags, ResolveFlags};
 
 /// Everything that can go wrong reading or writing under a root. Every variant names the path.
 #[derive(Debug, thiserror::Error)]
@@ -83,20 +90,88 @@ fn parse_err(path: &Path, expected: &'static str, found: &str) -> Error {
     }
 }
 
+/// How a [`SysRoot`] keeps the paths it opens inside the root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Confinement {
+    /// The kernel resolves every path below the root directory: `openat2(2)` with
+    /// `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`, one system call however deep the path, and a
+    /// link that leaves the root (absolute, or `..` above it, even through a directory linked
+    /// away) fails with `EXDEV`, reported as [`Error::LinkEscapes`]. `RESOLVE_BENEATH` rather than
+    /// `RESOLVE_IN_ROOT`: an absolute link in a recording is refused, not re-rooted, because
+    /// refusing is this crate's contract. On a kernel without `openat2` (before 5.6, or a seccomp
+    /// filter answering `ENOSYS`) the root uses [`Confinement::Walk`] instead.
+    #[default]
+    Kernel,
+    /// Links are resolved in user space (`realpath`, one `readlink` per path component) and the
+    /// result checked to lie under the root. Reads below `/sys` are not checked (their links are
+    /// resolved by the readers); writes and other reads are.
+    Walk,
+}
+
 /// A host filesystem seen from a root directory.
 ///
-/// Cheap to clone. `SysRoot::new("/")` is the running host.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Cheap to clone. `SysRoot::new("/")` is the running host, where nothing needs confining and
+/// paths are opened as given.
+#[derive(Debug, Clone)]
 pub struct SysRoot {
     /// The root as given, used to build paths (so messages show what the user typed).
     root: PathBuf,
     /// The root with every link resolved, used to check that links stay inside.
     canonical: PathBuf,
+    /// The root directory, opened once, when the kernel confines paths to it.
+    dir: Option<Arc<OwnedFd>>,
+}
+
+impl PartialEq for SysRoot {
+    fn eq(&self, other: &SysRoot) -> bool {
+        self.root == other.root && self.canonical == other.canonical
+    }
+}
+
+impl Eq for SysRoot {}
+
+/// `EXDEV`: what `openat2` answers when resolution would leave the directory.
+const EXDEV: i32 = 18;
+/// `ENOSYS`: no such system call (a kernel before 5.6, or a seccomp filter).
+const ENOSYS: i32 = 38;
+/// `EPERM`: what some container runtimes' seccomp filters answered for `openat2`.
+const EPERM: i32 = 1;
+/// `EAGAIN`: `openat2` saw a concurrent rename or mount and asks to retry.
+const EAGAIN: i32 = 11;
+
+/// Opens `rel` below `dir`, never leaving it. `EAGAIN` (a concurrent rename) is retried.
+fn open_beneath(dir: &OwnedFd, rel: &Path, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let mut tries = 0;
+    loop {
+        match rustix::fs::openat2(
+            dir,
+            rel,
+            flags | OFlags::CLOEXEC,
+            Mode::from_raw_mode(mode),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Err(e) if e.raw_os_error() == EAGAIN && tries < 8 => tries += 1,
+            other => return other.map_err(io::Error::from),
+        }
+    }
 }
 
 impl SysRoot {
-    /// A root at `dir`, which must be an existing directory.
+    /// A root at `dir`, which must be an existing directory, confined by the kernel where it can
+    /// be ([`Confinement::Kernel`]).
     pub fn new(dir: impl Into<PathBuf>) -> Result<SysRoot> {
+        SysRoot::with_confinement(dir, Confinement::Kernel)
+    }
+
+    /// A root at `dir` with the given confinement: [`Confinement::Walk`] forces the user-space
+    /// walk (tests of the fallback use it); [`Confinement::Kernel`] falls back to it by itself on
+    /// a kernel without `openat2`.
+    pub fn with_confinement(dir: impl Into<PathBuf>, confinement: Confinement) -> Result<SysRoot> {
         let root: PathBuf = dir.into();
         let canonical = fs::canonicalize(&root).map_err(io_err(&root))?;
         if !canonical.is_dir() {
@@ -105,7 +180,136 @@ impl SysRoot {
                 err: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
             });
         }
-        Ok(SysRoot { root, canonical })
+        let dir = if confinement == Confinement::Kernel && canonical != Path::new("/") {
+            match rustix::fs::openat2(
+                rustix::fs::CWD,
+                &canonical,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Ok(fd) => Some(Arc::new(fd)),
+                Err(e) if [ENOSYS, EPERM].contains(&e.raw_os_error()) => None,
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: root,
+                        err: e.into(),
+                    });
+                }
+            }
+        } else {
+            None
+        };
+        Ok(SysRoot {
+            root,
+            canonical,
+            dir,
+        })
+    }
+
+    /// Which confinement this root uses: [`Confinement::Kernel`] when `openat2` confines it,
+    /// [`Confinement::Walk`] otherwise (asked for, an older kernel, or the host's own `/`, where
+    /// there is nothing to confine).
+    pub fn confinement(&self) -> Confinement {
+        if self.dir.is_some() {
+            Confinement::Kernel
+        } else {
+            Confinement::Walk
+        }
+    }
+
+    /// The root directory and `path` relative to it, when the kernel confines this root and
+    /// `path` was built under it (from the root as given or its canonical form). A path outside
+    /// the root is `None` and gets [`Confinement::Walk`]'s treatment.
+    fn beneath<'a>(&self, path: &'a Path) -> Option<(&OwnedFd, &'a Path)> {
+        let dir = self.dir.as_deref()?;
+        let rel = path
+            .strip_prefix(&self.root)
+            .or_else(|_| path.strip_prefix(&self.canonical))
+            .ok()?;
+        Some((dir, rel))
+    }
+
+    /// Whether `path` lies below the root's `sys` directory (sysfs attributes are read in one go).
+    fn is_sysfs(&self, path: &Path) -> bool {
+        path.strip_prefix(&self.root)
+            .or_else(|_| path.strip_prefix(&self.canonical))
+            .is_ok_and(|rel| rel.starts_with("sys"))
+    }
+
+    /// The error for a failed confined open of `path`: `EXDEV` is a link out of the root.
+    fn open_err(&self, path: &Path, err: io::Error) -> Error {
+        if err.raw_os_error() != Some(EXDEV) {
+            return Error::Io {
+                path: path.to_path_buf(),
+                err,
+            };
+        }
+        // Where it leads, for the message: the resolved path if it exists, else the link's text.
+        let target = fs::canonicalize(path)
+            .or_else(|_| fs::read_link(path))
+            .unwrap_or_else(|_| path.to_path_buf());
+        Error::LinkEscapes {
+            path: path.to_path_buf(),
+            root: self.root.clone(),
+            target,
+        }
+    }
+
+    /// Opens `path` confined to the root (or as given when the kernel does not confine it).
+    fn open(&self, path: &Path, flags: OFlags) -> Result<fs::File> {
+        match self.beneath(path) {
+            Some((dir, rel)) => open_beneath(dir, rel, flags | OFlags::NOCTTY, 0)
+                .map(fs::File::from)
+                .map_err(|e| self.open_err(path, e)),
+            None => if flags.contains(OFlags::WRONLY) {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(flags.contains(OFlags::TRUNC))
+                    .open(path)
+            } else {
+                fs::File::open(path)
+            }
+            .map_err(io_err(path)),
+        }
+    }
+
+    /// Whether something (a file, a directory, a link even dangling) is at `path`, confined.
+    fn entry_exists(&self, path: &Path) -> Result<bool> {
+        let Some((dir, rel)) = self.beneath(path) else {
+            return Ok(fs::symlink_metadata(path).is_ok());
+        };
+        match open_beneath(dir, rel, OFlags::PATH | OFlags::NOFOLLOW, 0) {
+            Ok(_) => Ok(true),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(self.open_err(path, e)),
+        }
+    }
+
+    /// The directory holding `path`, opened confined (`O_PATH` unless `flags` says otherwise),
+    /// and the last component's name.
+    fn parent_dir<'a>(
+        &self,
+        path: &'a Path,
+        flags: OFlags,
+    ) -> Result<Option<(OwnedFd, &'a std::ffi::OsStr)>> {
+        let Some((dir, rel)) = self.beneath(path) else {
+            return Ok(None);
+        };
+        let name = rel
+            .file_name()
+            .ok_or_else(|| parse_err(path, "a file path", &path.to_string_lossy()))?;
+        let parent = rel.parent().unwrap_or(Path::new(""));
+        let fd = open_beneath(dir, parent, flags | OFlags::DIRECTORY, 0)
+            .map_err(|e| self.open_err(path.parent().unwrap_or(path), e))?;
+        Ok(Some((fd, name)))
     }
 
     /// The root directory as given.
@@ -212,7 +416,7 @@ impl SysRoot {
         self.var_lib("vfiokit/capture/qemu-version")
     }
 
-    /// Checks that reading `path` stays inside the root: outside `/sys` (whose links the readers
+    /// [`Confinement::Walk`]: checks that reading `path` stays inside the root: outside `/sys` (whose links the readers
     /// resolve themselves, and where the cost of a realpath per attribute would add up), a path
     /// that resolves out of the root — a planted `etc/default/grub` link to the real host — is
     /// [`Error::LinkEscapes`]. A path that does not exist passes (the read reports it).
@@ -235,7 +439,7 @@ impl SysRoot {
     /// existing ancestor is resolved before anything is created, so a planted link to a directory
     /// outside (`etc/modprobe.d` → `/etc/modprobe.d` of the real host) is refused, not followed.
     pub fn write_target(&self, path: &Path) -> Result<PathBuf> {
-        if fs::symlink_metadata(path).is_ok() {
+        if self.entry_exists(path)? {
             return self.resolve(path);
         }
         let name = path
@@ -244,7 +448,7 @@ impl SysRoot {
         let parent = path.parent().unwrap_or(Path::new("/"));
         let mut existing = parent;
         let mut missing = Vec::new();
-        while fs::symlink_metadata(existing).is_err() {
+        while !self.entry_exists(existing)? {
             missing.push(existing.file_name().unwrap_or_default().to_os_string());
             existing = existing.parent().unwrap_or(Path::new("/"));
         }
@@ -258,25 +462,24 @@ impl SysRoot {
 
     /// The whole content of a file, or `None` when it does not exist.
     pub fn read_bytes_opt(&self, path: &Path) -> Result<Option<Vec<u8>>> {
-        self.confine_read(path)?;
-        let read = if path.starts_with(self.root.join("sys")) {
-            read_sysfs(path)
-        } else {
-            fs::read(path)
-        };
-        match read {
+        match self.read_bytes(path) {
             Ok(b) => Ok(Some(b)),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(Error::Io {
-                path: path.to_path_buf(),
-                err,
-            }),
+            Err(Error::Io { err, .. }) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
     /// Removes a regular file; a file that is already gone is fine.
     pub fn remove_file(&self, path: &Path) -> Result<()> {
-        match fs::remove_file(path) {
+        let removed = match self.parent_dir(path, OFlags::PATH) {
+            Ok(Some((dir, name))) => {
+                rustix::fs::unlinkat(&dir, name, AtFlags::empty()).map_err(io::Error::from)
+            }
+            Ok(None) => fs::remove_file(path),
+            Err(Error::Io { err, .. }) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => return Err(e),
+        };
+        match removed {
             Err(err) if err.kind() != io::ErrorKind::NotFound => Err(Error::Io {
                 path: path.to_path_buf(),
                 err,
@@ -285,18 +488,48 @@ impl SysRoot {
         }
     }
 
-    /// Creates a directory and its parents (`mkdir -p`).
+    /// Creates a directory and its parents (`mkdir -p`), each one inside the root.
     pub fn create_dir_all(&self, dir: &Path) -> Result<()> {
-        fs::create_dir_all(dir).map_err(io_err(dir))
+        let Some((root_fd, rel)) = self.beneath(dir) else {
+            return fs::create_dir_all(dir).map_err(io_err(dir));
+        };
+        let mut prefix = PathBuf::new();
+        for comp in rel.components() {
+            let parent = prefix.clone();
+            prefix.push(comp);
+            match open_beneath(root_fd, &prefix, OFlags::PATH | OFlags::DIRECTORY, 0) {
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.open_err(&self.root.join(&prefix), e)),
+            }
+            let here = self.root.join(&prefix);
+            let parent_fd = open_beneath(root_fd, &parent, OFlags::PATH | OFlags::DIRECTORY, 0)
+                .map_err(|e| self.open_err(&here, e))?;
+            match rustix::fs::mkdirat(&parent_fd, comp.as_os_str(), Mode::from_raw_mode(0o755)) {
+                Err(e) if e != rustix::io::Errno::EXIST => {
+                    return Err(Error::Io {
+                        path: here,
+                        err: e.into(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// The whole content of a file.
     pub fn read_bytes(&self, path: &Path) -> Result<Vec<u8>> {
-        self.confine_read(path)?;
-        if path.starts_with(self.root.join("sys")) {
-            return read_sysfs(path).map_err(io_err(path));
+        let sysfs = self.is_sysfs(path);
+        if self.beneath(path).is_none() {
+            self.confine_read(path)?;
         }
-        fs::read(path).map_err(io_err(path))
+        let file = self.open(path, OFlags::RDONLY)?;
+        if sysfs {
+            read_sysfs(file).map_err(io_err(path))
+        } else {
+            read_all(file).map_err(io_err(path))
+        }
     }
 
     /// A text file, whole. Invalid UTF-8 is an error naming the path.
@@ -353,10 +586,26 @@ impl SysRoot {
 
     /// The names in a directory, sorted. Names that are not UTF-8 are skipped: sysfs never makes them.
     pub fn list(&self, dir: &Path) -> Result<Vec<String>> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .map_err(io_err(dir))?
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .collect();
+        let mut names: Vec<String> = match self.beneath(dir) {
+            Some((root, rel)) => {
+                let fd = open_beneath(root, rel, OFlags::RDONLY | OFlags::DIRECTORY, 0)
+                    .map_err(|e| self.open_err(dir, e))?;
+                let mut entries = rustix::fs::Dir::new(fd).map_err(|e| io_err(dir)(e.into()))?;
+                let mut names = Vec::new();
+                while let Some(entry) = entries.read() {
+                    let entry = entry.map_err(|e| io_err(dir)(e.into()))?;
+                    match entry.file_name().to_str() {
+                        Ok("." | "..") | Err(_) => {}
+                        Ok(name) => names.push(name.to_string()),
+                    }
+                }
+                names
+            }
+            None => fs::read_dir(dir)
+                .map_err(io_err(dir))?
+                .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+                .collect(),
+        };
         names.sort();
         Ok(names)
     }
@@ -374,6 +623,20 @@ impl SysRoot {
     /// A dangling link is an `Io` error (not found) naming `path`; a link out of the root is
     /// [`Error::LinkEscapes`]. The result is under the canonical root, not the root as given.
     pub fn resolve(&self, path: &Path) -> Result<PathBuf> {
+        if let Some((dir, rel)) = self.beneath(path) {
+            let fd = open_beneath(dir, rel, OFlags::PATH, 0).map_err(|e| self.open_err(path, e))?;
+            // The kernel's name for what it opened; without /proc, the walk below says it.
+            if let Ok(real) = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                && real.starts_with(&self.canonical)
+            {
+                return Ok(real);
+            }
+        }
+        self.walk_resolve(path)
+    }
+
+    /// [`Confinement::Walk`]'s [`SysRoot::resolve`]: `realpath`, then the prefix check.
+    fn walk_resolve(&self, path: &Path) -> Result<PathBuf> {
         let escapes = |target: PathBuf| Error::LinkEscapes {
             path: path.to_path_buf(),
             root: self.root.clone(),
@@ -403,6 +666,17 @@ impl SysRoot {
     /// Like [`SysRoot::resolve`], but `Ok(None)` when nothing is at `path` (no link at all).
     /// A link that exists but dangles is still an error: the host is inconsistent.
     pub fn resolve_opt(&self, path: &Path) -> Result<Option<PathBuf>> {
+        if self.beneath(path).is_some() {
+            return match self.resolve(path) {
+                Ok(real) => Ok(Some(real)),
+                Err(Error::Io { err, .. })
+                    if err.kind() == io::ErrorKind::NotFound && !self.entry_exists(path)? =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(e),
+            };
+        }
         match fs::symlink_metadata(path) {
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(Error::Io {
@@ -410,6 +684,33 @@ impl SysRoot {
                 err,
             }),
             Ok(_) => self.resolve(path).map(Some),
+        }
+    }
+
+    /// Whether anything (a file, a directory, a link even dangling) is at `path`, looked for
+    /// inside the root: one system call when nothing is there. A path through a link out of the
+    /// root is [`Error::LinkEscapes`].
+    pub fn exists(&self, path: &Path) -> Result<bool> {
+        if self.beneath(path).is_none() {
+            self.confine_read(path)?;
+        }
+        self.entry_exists(path)
+    }
+
+    /// A link's own text (`readlink`), not resolved; `Ok(None)` when nothing is at `path`.
+    ///
+    /// One system call, so it is for hot loops over directories the caller already knows to lie
+    /// inside the root — a directory returned by [`SysRoot::resolve`], or one a confined read just
+    /// went through: the kernel does not confine the components before the link's name here. The
+    /// text is the caller's to check, with [`join_lexically`] and [`SysRoot::relative`].
+    pub fn read_link(&self, path: &Path) -> Result<Option<PathBuf>> {
+        match fs::read_link(path) {
+            Ok(target) => Ok(Some(target)),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(Error::Io {
+                path: path.to_path_buf(),
+                err,
+            }),
         }
     }
 
@@ -438,11 +739,7 @@ impl SysRoot {
     /// Writes a sysfs attribute (`driver_override`, `unbind`, `drivers_probe`): the file must exist,
     /// as every sysfs attribute does; nothing is created.
     pub fn write_attr(&self, path: &Path, value: &str) -> Result<()> {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .truncate(true)
-            .open(path)
-            .map_err(io_err(path))?;
+        let mut file = self.open(path, OFlags::WRONLY | OFlags::TRUNC)?;
         file.write_all(value.as_bytes()).map_err(io_err(path))
     }
 
@@ -462,6 +759,9 @@ impl SysRoot {
     }
 
     fn replace_file_inner(&self, path: &Path, contents: &[u8], mode: Option<u32>) -> Result<()> {
+        if let Some((dir, name)) = self.parent_dir(path, OFlags::RDONLY)? {
+            return self.replace_in(dir, name, path, contents, mode);
+        }
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => Path::new("."),
@@ -507,17 +807,63 @@ impl SysRoot {
             .and_then(|d| d.sync_all())
             .map_err(io_err(dir))
     }
+
+    /// [`SysRoot::replace_file`] inside the confined directory `dir`: the old file is looked at,
+    /// the temporary created (never through a link) and renamed all relative to `dir`, so nothing
+    /// lands outside the root even if a link is planted meanwhile.
+    fn replace_in(
+        &self,
+        dir: OwnedFd,
+        name: &std::ffi::OsStr,
+        path: &Path,
+        contents: &[u8],
+        mode: Option<u32>,
+    ) -> Result<()> {
+        let old = match open_beneath(&dir, Path::new(name), OFlags::PATH, 0) {
+            Ok(fd) => Some(rustix::fs::fstat(&fd).map_err(|e| io_err(path)(e.into()))?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(self.open_err(path, e)),
+        };
+        let tmp_name = format!(".{}.vfiokit-tmp", name.to_string_lossy());
+        let tmp = path.with_file_name(&tmp_name);
+        let result = (|| {
+            let mode = mode.unwrap_or_else(|| old.as_ref().map_or(0o644, |m| m.st_mode & 0o7777));
+            let file = open_beneath(
+                &dir,
+                Path::new(&tmp_name),
+                OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NOFOLLOW,
+                mode & 0o600,
+            )
+            .map_err(|e| self.open_err(&tmp, e))?;
+            let mut file = fs::File::from(file);
+            file.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(io_err(&tmp))?;
+            if let Some(m) = &old {
+                std::os::unix::fs::fchown(&file, Some(m.st_uid), Some(m.st_gid))
+                    .map_err(io_err(&tmp))?;
+            }
+            file.write_all(contents).map_err(io_err(&tmp))?;
+            file.sync_all().map_err(io_err(&tmp))?;
+            rustix::fs::renameat(&dir, tmp_name.as_str(), &dir, name)
+                .map_err(|e| io_err(path)(e.into()))
+        })();
+        if result.is_err() {
+            let _ = rustix::fs::unlinkat(&dir, tmp_name.as_str(), AtFlags::empty());
+            return result;
+        }
+        fs::File::from(dir)
+            .sync_all()
+            .map_err(io_err(path.parent().unwrap_or(path)))
+    }
 }
 
-/// Reads a sysfs attribute in as few system calls as possible: open, one read, close. The
-/// kernel hands a text attribute over whole in the first read, so a read shorter than the
-/// buffer is the end (no `statx` to size a buffer, no read that returns 0). Binary attributes as
-/// large as the buffer (`config`, 4096 bytes) are read on to the end. Not for `/proc`, whose
-/// files may come in pieces.
-fn read_sysfs(path: &Path) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut file = fs::File::open(path)?;
-    let mut buf = vec![0u8; 4096];
+/// Reads a sysfs attribute in as few system calls as possible: one read, then the caller's
+/// close. The kernel hands a text attribute (at most a page) over whole in the first read, and a
+/// binary one up to its size (`config`, 4096 bytes), so a read shorter than the buffer — one
+/// byte more than a page — is the end (no `statx` to size a buffer, no read that returns 0).
+/// Longer files are read on to the end. Not for `/proc`, whose files may come in pieces.
+fn read_sysfs(mut file: fs::File) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; 4097];
     let mut len = 0;
     loop {
         match file.read(&mut buf[len..]) {
@@ -534,6 +880,13 @@ fn read_sysfs(path: &Path) -> io::Result<Vec<u8>> {
         }
     }
     buf.truncate(len);
+    Ok(buf)
+}
+
+/// Reads a regular file to its end.
+fn read_all(mut file: fs::File) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    file.read_to_end(&mut buf)?;
     Ok(buf)
 }
 
@@ -582,10 +935,16 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn root() -> (tempfile::TempDir, SysRoot) {
-        let dir = tempfile::tempdir().unwrap();
-        let root = SysRoot::new(dir.path()).unwrap();
-        (dir, root)
+    /// A fresh temporary root for each confinement: every test runs on the kernel's and the walk's.
+    fn roots() -> Vec<(tempfile::TempDir, SysRoot)> {
+        [Confinement::Kernel, Confinement::Walk]
+            .into_iter()
+            .map(|c| {
+                let dir = tempfile::tempdir().unwrap();
+                let root = SysRoot::with_confinement(dir.path(), c).unwrap();
+                (dir, root)
+            })
+            .collect()
     }
 
     #[test]
@@ -610,152 +969,244 @@ mod tests {
 
     #[test]
     fn errors_name_the_path_and_the_bad_value() {
-        let (dir, root) = root();
-        let p = dir.path().join("vendor");
-        fs::write(&p, "garbage\n").unwrap();
-        let err = root.read_hex(&p).unwrap_err().to_string();
-        assert!(err.contains(&p.display().to_string()), "{err}");
-        assert!(err.contains("\"garbage\""), "{err}");
-        let missing = root.read_attr(&dir.path().join("nope")).unwrap_err();
-        assert!(missing.to_string().contains("nope"), "{missing}");
-        assert_eq!(root.read_attr_opt(&dir.path().join("nope")).unwrap(), None);
+        for (dir, root) in roots() {
+            let p = dir.path().join("vendor");
+            fs::write(&p, "garbage\n").unwrap();
+            let err = root.read_hex(&p).unwrap_err().to_string();
+            assert!(err.contains(&p.display().to_string()), "{err}");
+            assert!(err.contains("\"garbage\""), "{err}");
+            let missing = root.read_attr(&dir.path().join("nope")).unwrap_err();
+            assert!(missing.to_string().contains("nope"), "{missing}");
+            assert_eq!(root.read_attr_opt(&dir.path().join("nope")).unwrap(), None);
+        }
     }
 
     #[test]
     fn links_resolve_inside_the_root_and_escapes_are_errors() {
-        let (dir, root) = root();
-        let d = dir.path();
-        fs::create_dir_all(d.join("sys/bus/pci/drivers/e1000e")).unwrap();
-        fs::create_dir_all(d.join("sys/devices/pci0000:00/0000:00:1f.6")).unwrap();
-        symlink(
-            "../../../bus/pci/drivers/e1000e",
-            d.join("sys/devices/pci0000:00/0000:00:1f.6/driver"),
-        )
-        .unwrap();
-        let link = d.join("sys/devices/pci0000:00/0000:00:1f.6/driver");
-        assert_eq!(root.link_name(&link).unwrap().as_deref(), Some("e1000e"));
+        for (dir, root) in roots() {
+            let d = dir.path();
+            fs::create_dir_all(d.join("sys/bus/pci/drivers/e1000e")).unwrap();
+            fs::create_dir_all(d.join("sys/devices/pci0000:00/0000:00:1f.6")).unwrap();
+            symlink(
+                "../../../bus/pci/drivers/e1000e",
+                d.join("sys/devices/pci0000:00/0000:00:1f.6/driver"),
+            )
+            .unwrap();
+            let link = d.join("sys/devices/pci0000:00/0000:00:1f.6/driver");
+            assert_eq!(root.link_name(&link).unwrap().as_deref(), Some("e1000e"));
 
-        // An absolute link points at the real host: refused, not followed.
-        symlink("/etc", d.join("escape")).unwrap();
-        assert!(matches!(
-            root.resolve(&d.join("escape")),
-            Err(Error::LinkEscapes { .. })
-        ));
-        // Climbing out with `..` is refused too.
-        symlink("../../../../../../../../etc", d.join("climb")).unwrap();
-        assert!(matches!(
-            root.link_name(&d.join("climb")),
-            Err(Error::LinkEscapes { .. })
-        ));
-        // Out of the root and dangling there: still an escape, not "not found".
-        symlink("/nonexistent/vfiokit", d.join("far")).unwrap();
-        assert!(matches!(
-            root.resolve(&d.join("far")),
-            Err(Error::LinkEscapes { .. })
-        ));
-        // A dangling link is an error naming the link; no link at all is None.
-        symlink("missing", d.join("dangling")).unwrap();
-        let err = root.resolve_opt(&d.join("dangling")).unwrap_err();
-        assert!(err.to_string().contains("dangling"), "{err}");
-        assert_eq!(root.resolve_opt(&d.join("absent")).unwrap(), None);
+            // An absolute link points at the real host: refused, not followed.
+            symlink("/etc", d.join("escape")).unwrap();
+            assert!(matches!(
+                root.resolve(&d.join("escape")),
+                Err(Error::LinkEscapes { .. })
+            ));
+            // Climbing out with `..` is refused too.
+            symlink("../../../../../../../../etc", d.join("climb")).unwrap();
+            assert!(matches!(
+                root.link_name(&d.join("climb")),
+                Err(Error::LinkEscapes { .. })
+            ));
+            // Out of the root and dangling there: still an escape, not "not found".
+            symlink("/nonexistent/vfiokit", d.join("far")).unwrap();
+            assert!(matches!(
+                root.resolve(&d.join("far")),
+                Err(Error::LinkEscapes { .. })
+            ));
+            // A dangling link is an error naming the link; no link at all is None.
+            symlink("missing", d.join("dangling")).unwrap();
+            let err = root.resolve_opt(&d.join("dangling")).unwrap_err();
+            assert!(err.to_string().contains("dangling"), "{err}");
+            assert_eq!(root.resolve_opt(&d.join("absent")).unwrap(), None);
+        }
     }
 
     #[test]
     fn paths_are_built_under_the_root() {
-        let (dir, root) = root();
-        assert_eq!(root.path("/etc/modules"), dir.path().join("etc/modules"));
-        assert_eq!(root.etc("modules"), dir.path().join("etc/modules"));
-        assert_eq!(
-            root.sys_bus_devices("pci"),
-            dir.path().join("sys/bus/pci/devices")
-        );
-        assert_eq!(
-            root.modules_alias("6.8.12-11-pve"),
-            dir.path().join("lib/modules/6.8.12-11-pve/modules.alias")
-        );
-        assert!(!root.is_host());
-        assert!(SysRoot::new("/").unwrap().is_host());
-        assert!(SysRoot::new(dir.path().join("missing")).is_err());
+        for (dir, root) in roots() {
+            assert_eq!(root.path("/etc/modules"), dir.path().join("etc/modules"));
+            assert_eq!(root.etc("modules"), dir.path().join("etc/modules"));
+            assert_eq!(
+                root.sys_bus_devices("pci"),
+                dir.path().join("sys/bus/pci/devices")
+            );
+            assert_eq!(
+                root.modules_alias("6.8.12-11-pve"),
+                dir.path().join("lib/modules/6.8.12-11-pve/modules.alias")
+            );
+            assert!(!root.is_host());
+            assert!(SysRoot::new("/").unwrap().is_host());
+            assert!(SysRoot::new(dir.path().join("missing")).is_err());
+        }
     }
 
     #[test]
     fn replace_file_keeps_mode_and_leaves_no_temporary() {
-        let (dir, root) = root();
-        let p = dir.path().join("grub");
-        fs::write(&p, "old\n").unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
-        root.replace_file(&p, b"new\n").unwrap();
-        assert_eq!(fs::read_to_string(&p).unwrap(), "new\n");
-        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
-        assert_eq!(root.list(dir.path()).unwrap(), vec!["grub".to_string()]);
+        for (dir, root) in roots() {
+            let p = dir.path().join("grub");
+            fs::write(&p, "old\n").unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+            root.replace_file(&p, b"new\n").unwrap();
+            assert_eq!(fs::read_to_string(&p).unwrap(), "new\n");
+            assert_eq!(fs::metadata(&p).unwrap().mode() & 0o7777, 0o600);
+            assert_eq!(root.list(dir.path()).unwrap(), vec!["grub".to_string()]);
 
-        let journal = dir.path().join("journal.json");
-        root.replace_file_private(&journal, b"{}", 0o600).unwrap();
-        assert_eq!(fs::metadata(&journal).unwrap().mode() & 0o7777, 0o600);
+            let journal = dir.path().join("journal.json");
+            root.replace_file_private(&journal, b"{}", 0o600).unwrap();
+            assert_eq!(fs::metadata(&journal).unwrap().mode() & 0o7777, 0o600);
 
-        let fresh = dir.path().join("new.conf");
-        root.replace_file(&fresh, b"x").unwrap();
-        assert_eq!(fs::metadata(&fresh).unwrap().mode() & 0o7777, 0o644);
+            let fresh = dir.path().join("new.conf");
+            root.replace_file(&fresh, b"x").unwrap();
+            assert_eq!(fs::metadata(&fresh).unwrap().mode() & 0o7777, 0o644);
 
-        // A missing directory fails, naming the temporary path, and creates nothing.
-        let err = root
-            .replace_file(&dir.path().join("no/such/file"), b"x")
-            .unwrap_err();
-        assert!(err.to_string().contains("no/such"), "{err}");
+            // A missing directory fails, naming the temporary path, and creates nothing.
+            let err = root
+                .replace_file(&dir.path().join("no/such/file"), b"x")
+                .unwrap_err();
+            assert!(err.to_string().contains("no/such"), "{err}");
+        }
     }
 
     #[test]
     fn reads_and_writes_through_links_out_of_the_root_are_refused() {
-        let (dir, root) = root();
-        let d = dir.path();
-        let outside = tempfile::tempdir().unwrap();
-        fs::write(outside.path().join("grub"), "secret").unwrap();
-        fs::create_dir_all(d.join("etc/default")).unwrap();
-        symlink(outside.path().join("grub"), d.join("etc/default/grub")).unwrap();
-        symlink(outside.path(), d.join("etc/modprobe.d")).unwrap();
-        let grub = root.etc("default/grub");
-        assert!(matches!(
-            root.read_text(&grub),
-            Err(Error::LinkEscapes { .. })
-        ));
-        assert!(matches!(
-            root.write_target(&grub),
-            Err(Error::LinkEscapes { .. })
-        ));
-        let conf = root.etc("modprobe.d/vfio.conf");
-        assert!(matches!(
-            root.write_target(&conf),
-            Err(Error::LinkEscapes { .. })
-        ));
-        assert!(matches!(
-            root.write_target(&root.etc("modprobe.d/new/deeper.conf")),
-            Err(Error::LinkEscapes { .. })
-        ));
-        // Inside the root, a link is followed to its target; a new path lands where it says.
-        fs::write(d.join("etc/real.conf"), "x").unwrap();
-        symlink("../real.conf", d.join("etc/default/alias.conf")).unwrap();
-        let t = root.write_target(&root.etc("default/alias.conf")).unwrap();
-        assert!(t.ends_with("etc/real.conf"), "{}", t.display());
-        let n = root
-            .write_target(&root.path("var/lib/vfiokit/journal.json"))
-            .unwrap();
-        assert!(n.ends_with("var/lib/vfiokit/journal.json"));
-        // Bytes that are not UTF-8 are reported with their offset.
-        fs::write(d.join("etc/bad"), b"ok\n\xff").unwrap();
-        let err = root.read_text(&root.etc("bad")).unwrap_err().to_string();
-        assert!(err.contains("offset 3"), "{err}");
-        assert!(effective_uid().is_some());
+        for (dir, root) in roots() {
+            let d = dir.path();
+            let outside = tempfile::tempdir().unwrap();
+            fs::write(outside.path().join("grub"), "secret").unwrap();
+            fs::create_dir_all(d.join("etc/default")).unwrap();
+            symlink(outside.path().join("grub"), d.join("etc/default/grub")).unwrap();
+            symlink(outside.path(), d.join("etc/modprobe.d")).unwrap();
+            let grub = root.etc("default/grub");
+            assert!(matches!(
+                root.read_text(&grub),
+                Err(Error::LinkEscapes { .. })
+            ));
+            assert!(matches!(
+                root.write_target(&grub),
+                Err(Error::LinkEscapes { .. })
+            ));
+            let conf = root.etc("modprobe.d/vfio.conf");
+            assert!(matches!(
+                root.write_target(&conf),
+                Err(Error::LinkEscapes { .. })
+            ));
+            assert!(matches!(
+                root.write_target(&root.etc("modprobe.d/new/deeper.conf")),
+                Err(Error::LinkEscapes { .. })
+            ));
+            // Inside the root, a link is followed to its target; a new path lands where it says.
+            fs::write(d.join("etc/real.conf"), "x").unwrap();
+            symlink("../real.conf", d.join("etc/default/alias.conf")).unwrap();
+            let t = root.write_target(&root.etc("default/alias.conf")).unwrap();
+            assert!(t.ends_with("etc/real.conf"), "{}", t.display());
+            let n = root
+                .write_target(&root.path("var/lib/vfiokit/journal.json"))
+                .unwrap();
+            assert!(n.ends_with("var/lib/vfiokit/journal.json"));
+            // Bytes that are not UTF-8 are reported with their offset.
+            fs::write(d.join("etc/bad"), b"ok\n\xff").unwrap();
+            let err = root.read_text(&root.etc("bad")).unwrap_err().to_string();
+            assert!(err.contains("offset 3"), "{err}");
+            assert!(effective_uid().is_some());
+        }
     }
 
     #[test]
     fn write_attr_needs_an_existing_attribute() {
-        let (dir, root) = root();
-        let p = dir.path().join("driver_override");
-        fs::write(&p, "(null)\n").unwrap();
-        root.write_attr(&p, "vfio-pci").unwrap();
-        assert_eq!(fs::read_to_string(&p).unwrap(), "vfio-pci");
-        assert!(root.write_attr(&dir.path().join("absent"), "x").is_err());
-        assert!(!dir.path().join("absent").exists());
+        for (dir, root) in roots() {
+            let p = dir.path().join("driver_override");
+            fs::write(&p, "(null)\n").unwrap();
+            root.write_attr(&p, "vfio-pci").unwrap();
+            assert_eq!(fs::read_to_string(&p).unwrap(), "vfio-pci");
+            assert!(root.write_attr(&dir.path().join("absent"), "x").is_err());
+            assert!(!dir.path().join("absent").exists());
+        }
+    }
+
+    /// Whether the running kernel has `openat2` (5.6 and later).
+    fn kernel_has_openat2() -> bool {
+        let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let mut parts = release.split(|c: char| !c.is_ascii_digit());
+        let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        (major, minor) >= (5, 6)
+    }
+
+    #[test]
+    fn the_kernel_confines_where_it_can_and_the_walk_is_there_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let kernel = SysRoot::new(dir.path()).unwrap();
+        let want = if kernel_has_openat2() {
+            Confinement::Kernel
+        } else {
+            Confinement::Walk
+        };
+        assert_eq!(kernel.confinement(), want);
+        let walk = SysRoot::with_confinement(dir.path(), Confinement::Walk).unwrap();
+        assert_eq!(walk.confinement(), Confinement::Walk);
+        assert_eq!(kernel, walk, "the same root whichever way it is confined");
+        assert_eq!(
+            SysRoot::new("/").unwrap().confinement(),
+            Confinement::Walk,
+            "nothing to confine on /"
+        );
+    }
+
+    #[test]
+    fn with_the_kernel_even_sysfs_reads_and_listings_stay_inside() {
+        let (dir, root) = roots().remove(0);
+        if root.confinement() != Confinement::Kernel {
+            return; // a kernel before 5.6: the walk's tests above cover this host
+        }
+        let d = dir.path();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("vendor"), "0x8086\n").unwrap();
+        fs::create_dir_all(d.join("sys/bus/pci/devices")).unwrap();
+        symlink(outside.path(), d.join("sys/bus/pci/devices/0000:00:02.0")).unwrap();
+        let link = root.sys_bus_devices("pci").join("0000:00:02.0");
+        for err in [
+            root.read_hex(&link.join("vendor")).unwrap_err(),
+            root.list(&link).unwrap_err(),
+            root.create_dir_all(&link.join("new")).unwrap_err(),
+            root.remove_file(&link.join("vendor")).unwrap_err(),
+            root.write_attr(&link.join("vendor"), "x").unwrap_err(),
+            root.replace_file(&link.join("vendor"), b"x").unwrap_err(),
+        ] {
+            assert!(matches!(err, Error::LinkEscapes { .. }), "{err}");
+        }
+        assert_eq!(
+            fs::read_to_string(outside.path().join("vendor")).unwrap(),
+            "0x8086\n"
+        );
+        assert!(!outside.path().join("new").exists());
+        // `..` that stays inside is fine; a link inside the root is followed.
+        fs::create_dir_all(d.join("sys/devices/x")).unwrap();
+        fs::write(d.join("sys/devices/x/vendor"), "0x10de\n").unwrap();
+        symlink(
+            "../../../devices/x",
+            d.join("sys/bus/pci/devices/0000:01:00.0"),
+        )
+        .unwrap();
+        let inside = root.sys_bus_devices("pci").join("0000:01:00.0");
+        assert_eq!(root.read_hex(&inside.join("vendor")).unwrap(), 0x10de);
+        assert_eq!(root.list(&inside).unwrap(), ["vendor"]);
+        let real = root.resolve(&inside).unwrap();
+        assert_eq!(root.relative(&real), Some(Path::new("sys/devices/x")));
+        root.create_dir_all(&inside.join("a/b")).unwrap();
+        assert!(d.join("sys/devices/x/a/b").is_dir());
+        root.remove_file(&inside.join("vendor")).unwrap();
+        assert!(!d.join("sys/devices/x/vendor").exists());
+        assert!(root.exists(&inside).unwrap());
+        assert!(!root.exists(&inside.join("vendor")).unwrap());
+        assert!(matches!(
+            root.exists(&link.join("vendor")),
+            Err(Error::LinkEscapes { .. })
+        ));
+        // A path outside the root altogether is refused as the walk refuses it.
+        assert!(matches!(
+            root.read_hex(&outside.path().join("vendor")),
+            Err(Error::LinkEscapes { .. })
+        ));
     }
 
     #[test]
