@@ -46,6 +46,29 @@ fn device_lines(out: &mut String, host: &Host, d: &PciDevice, aliases: Option<&M
     if !mods.is_empty() {
         let _ = writeln!(out, "      kernel modules: {}", mods.join(", "));
     }
+    if d.class.base() != 0x06 {
+        let reset = host.pci.reset_methods(d);
+        let reset = if reset.is_empty() {
+            "none (its state carries over from one VM start to the next)".to_string()
+        } else {
+            reset.join(", ")
+        };
+        let _ = writeln!(out, "      reset: {reset}");
+    }
+    for m in &d.mdev_types {
+        let _ = writeln!(
+            out,
+            "      mdev type {} ({}): {} available, {} in use",
+            m.id, m.name, m.available_instances, m.instances_in_use
+        );
+    }
+    if let Some(s) = &d.sriov {
+        let _ = writeln!(
+            out,
+            "      SR-IOV: {} of {} VFs enabled",
+            s.num_vfs, s.total_vfs
+        );
+    }
     for role in host.roles_of(d.address) {
         let _ = writeln!(out, "      role {}: {}", role.role, role.detail);
     }

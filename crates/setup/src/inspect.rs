@@ -116,6 +116,64 @@ pub struct DeviceJson<'a> {
     pub rom_bar: Option<bool>,
     /// Kernel modules whose aliases match the device (extension; `lspci -k`'s "Kernel modules").
     pub modules: Vec<&'a str>,
+    /// The PCI Express port type (`endpoint`, `root-port`, `rc-integrated-endpoint`, …), `null`
+    /// for conventional PCI.
+    pub pcie_type: Option<&'static str>,
+    /// Reset methods as the kernel spells them in `reset_method` (`[]`: none).
+    pub reset: Vec<String>,
+    /// The ACS capability register, `null` without an ACS capability.
+    pub acs: Option<AcsJson>,
+    /// Mediated device types (GVT-g vGPUs), omitted when the device has none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mdev_types: Vec<MdevJson>,
+    /// SR-IOV state, omitted when the device has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sriov: Option<SriovJson>,
+}
+
+/// The ACS capability bits (lspci's `ACSCap`).
+#[derive(Debug, Serialize)]
+pub struct AcsJson {
+    /// Source Validation.
+    pub sv: bool,
+    /// Translation Blocking.
+    pub tb: bool,
+    /// P2P Request Redirect.
+    pub rr: bool,
+    /// P2P Completion Redirect.
+    pub cr: bool,
+    /// Upstream Forwarding.
+    pub uf: bool,
+    /// P2P Egress Control.
+    pub ec: bool,
+    /// Direct Translated P2P.
+    pub dt: bool,
+}
+
+/// One mediated device type.
+#[derive(Debug, Serialize)]
+pub struct MdevJson {
+    /// The type directory's name, what `mdev=` takes (`i915-GVTg_V5_4`).
+    pub id: String,
+    /// Its `name` file (`GVTg_V5_4`).
+    pub name: String,
+    /// Its `description`, one line.
+    pub description: String,
+    /// Instances that can still be created.
+    pub available_instances: u32,
+    /// Instances that exist (extension).
+    pub instances_in_use: u32,
+}
+
+/// SR-IOV state of a physical function.
+#[derive(Debug, Serialize)]
+pub struct SriovJson {
+    /// `sriov_totalvfs`.
+    pub total_vfs: u16,
+    /// `sriov_numvfs`.
+    pub num_vfs: u16,
+    /// The enabled virtual functions.
+    pub vfs: Vec<String>,
 }
 
 /// The kernel modules whose aliases match `d` (`lspci -k`'s "Kernel modules").
@@ -177,6 +235,44 @@ pub fn report<'a>(host: &'a Host, aliases: Option<&'a ModuleAliases>) -> Report<
                 .collect(),
             rom_bar: d.rom_bar,
             modules: modules(aliases, d),
+            pcie_type: d
+                .config
+                .as_ref()
+                .and_then(|c| c.pcie)
+                .and_then(|t| t.json_name()),
+            reset: host.pci.reset_methods(d),
+            acs: d.config.as_ref().and_then(|c| c.acs).map(|a| {
+                let f = a.capabilities();
+                AcsJson {
+                    sv: f.sv,
+                    tb: f.tb,
+                    rr: f.rr,
+                    cr: f.cr,
+                    uf: f.uf,
+                    ec: f.ec,
+                    dt: f.dt,
+                }
+            }),
+            mdev_types: d
+                .mdev_types
+                .iter()
+                .map(|m| MdevJson {
+                    id: m.id.clone(),
+                    name: m.name.clone(),
+                    description: m
+                        .description
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    available_instances: m.available_instances,
+                    instances_in_use: m.instances_in_use,
+                })
+                .collect(),
+            sriov: d.sriov.as_ref().map(|s| SriovJson {
+                total_vfs: s.total_vfs,
+                num_vfs: s.num_vfs,
+                vfs: s.vfs.iter().map(ToString::to_string).collect(),
+            }),
         })
         .collect();
     let usb = host
