@@ -176,8 +176,8 @@ enum MappingCommand {
         #[arg(long)]
         name: String,
         /// The PCI device, `VID:DID` (`8086:3e92`).
-        #[arg(long, value_parser = parse_pci_id)]
-        device: (vfiokit_pci::VendorId, u16),
+        #[arg(long)]
+        device: vfiokit_pci::PciId,
         /// A USB device to map under the same id, `VID:PID`.
         #[arg(long)]
         usb: Option<vfiokit_usbredir::UsbId>,
@@ -203,16 +203,6 @@ fn parse_node_path(s: &str) -> Result<(String, vfiokit_pci::PciAddress), String>
         addr.parse()
             .map_err(|e: vfiokit_pci::Error| e.to_string())?,
     ))
-}
-
-/// `VID:DID`, four hex digits each.
-fn parse_pci_id(s: &str) -> Result<(vfiokit_pci::VendorId, u16), String> {
-    let (v, d) = s
-        .split_once(':')
-        .ok_or_else(|| format!("expected VID:DID, got {s:?}"))?;
-    let v: vfiokit_pci::VendorId = v.parse().map_err(|e: vfiokit_pci::Error| e.to_string())?;
-    let d: vfiokit_pci::DeviceId = d.parse().map_err(|e: vfiokit_pci::Error| e.to_string())?;
-    Ok((v, d.0))
 }
 
 #[derive(Debug, Subcommand)]

@@ -106,5 +106,5 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// `vendor:device` of a function (`8086:3e92`), as modprobe's `ids=` and Proxmox write it.
 pub(crate) fn id_of(d: &vfiokit_pci::PciDevice) -> String {
-    format!("{}:{}", d.vendor, d.device)
+    d.id().to_string()
 }

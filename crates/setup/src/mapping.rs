@@ -7,7 +7,7 @@
 //! earlier, and [`plan`] refuses an entry whose device would take host-critical functions with it.
 
 use vfiokit_iommu::{Host, assess};
-use vfiokit_pci::{PciAddress, PciDevice, VendorId};
+use vfiokit_pci::{PciAddress, PciDevice, PciId};
 use vfiokit_plan::Plan;
 use vfiokit_usbredir::UsbId;
 use vfiokit_vmconf::{MappingFile, PciHostId, PciMapItem, UsbMapItem};
@@ -23,7 +23,7 @@ pub struct Request<'a> {
     /// The mapping id.
     pub name: String,
     /// `VID:DID` of the PCI device.
-    pub device: (VendorId, u16),
+    pub device: PciId,
     /// A USB device to map under the same id.
     pub usb: Option<UsbId>,
     /// The nodes and their hosts.
@@ -44,33 +44,24 @@ pub fn valid_config_id(id: &str) -> bool {
 /// one node, checked like `setup-host` checks it.
 fn node_entry(
     node: &NodeHost,
-    vendor: VendorId,
-    device: u16,
+    id: PciId,
     chosen: Option<PciAddress>,
 ) -> std::result::Result<PciMapItem, String> {
     let host = &node.host;
-    let matches: Vec<&PciDevice> = host
-        .pci
-        .devices
-        .iter()
-        .filter(|d| d.vendor == vendor && d.device.0 == device)
-        .collect();
+    let matches: Vec<&PciDevice> = host.pci.devices.iter().filter(|d| d.id() == id).collect();
     let d = match (chosen, matches.as_slice()) {
         (Some(a), _) => *matches
             .iter()
             .find(|d| d.address == a)
-            .ok_or_else(|| format!("node {}: {a} is not a {vendor}:{device:04x}", node.name))?,
+            .ok_or_else(|| format!("node {}: {a} is not a {id}", node.name))?,
         (None, []) => {
-            return Err(format!(
-                "node {}: no {vendor}:{device:04x} on this host",
-                node.name
-            ));
+            return Err(format!("node {}: no {id} on this host", node.name));
         }
         (None, [one]) => *one,
         (None, many) => {
             let list: Vec<String> = many.iter().map(|d| d.address.to_string()).collect();
             return Err(format!(
-                "node {}: {} devices {vendor}:{device:04x} ({}); choose one with --path {}=ADDR",
+                "node {}: {} devices {id} ({}); choose one with --path {}=ADDR",
                 node.name,
                 many.len(),
                 list.join(", "),
@@ -113,7 +104,7 @@ fn node_entry(
     Ok(PciMapItem {
         node: node.name.clone(),
         path: same_slot,
-        id: format!("{}:{}", d.vendor, d.device),
+        id: d.id().to_string(),
         subsystem_id: match (d.subsystem_vendor, d.subsystem_device) {
             (Some(v), Some(s)) => Some(format!("{v}:{s}")),
             _ => None,
@@ -138,14 +129,10 @@ pub fn plan(cluster: &HostFacts, req: &Request<'_>) -> Result<std::result::Resul
     for node in req.nodes {
         let host = &node.host;
         let chosen = req.paths.iter().find(|p| p.0 == node.name).map(|p| p.1);
-        match node_entry(node, req.device.0, req.device.1, chosen) {
+        match node_entry(node, req.device, chosen) {
             Ok(item) => {
                 if description.is_none()
-                    && let Some(d) = host
-                        .pci
-                        .devices
-                        .iter()
-                        .find(|d| d.vendor == req.device.0 && d.device.0 == req.device.1)
+                    && let Some(d) = host.pci.devices.iter().find(|d| d.id() == req.device)
                 {
                     description = d.device_name().map(str::to_string);
                 }
@@ -239,7 +226,7 @@ pub fn check_node(mappings: &TextFile, node: &str, host: &Host) -> Vec<(String, 
             let problem = match device {
                 None => Some(format!("no PCI device found for '{first}'")),
                 Some(d) => {
-                    let id = format!("{}:{}", d.vendor, d.device);
+                    let id = d.id().to_string();
                     let sub = match (d.subsystem_vendor, d.subsystem_device) {
                         (Some(v), Some(s)) => Some(format!("{v}:{s}")),
                         _ => None,

@@ -107,14 +107,8 @@ fn resolve_mapping(
     }
     let ids = items
         .first()
-        .and_then(|i| i.id.split_once(':'))
-        .and_then(|(v, d)| {
-            Some((
-                u16::from_str_radix(v, 16).ok()?,
-                u16::from_str_radix(d, 16).ok()?,
-            ))
-        })
-        .unwrap_or((0, 0));
+        .and_then(|i| i.id.parse::<vfiokit_pci::PciId>().ok())
+        .map_or((0, 0), |id| (id.vendor.0, id.device.0));
     Ok(Ok(ResolvedMapping {
         id: id.to_string(),
         pci: pci.is_some(),
