@@ -425,10 +425,14 @@ fn read_device_at(
         ),
     };
     let config = read_config(root, &dir, problems);
-    // The kernel writes DRIVER= only for a bound function; without it, look at the link.
+    // The kernel writes DRIVER= only for a bound function; without it, look at the link: one
+    // `readlink` finds none (`uevent` was just read in `dir`, which is therefore inside the
+    // root), and a link that exists after all is resolved in full.
+    let driver_link = dir.join("driver");
     let driver = match uevent.driver {
         Some(d) => Some(d),
-        None => note(problems, root.link_name(&dir.join("driver"))).flatten(),
+        None if has_uevent && matches!(root.read_link(&driver_link), Ok(None)) => None,
+        None => note(problems, root.link_name(&driver_link)).flatten(),
     };
     let modalias = match uevent.modalias {
         Some(m) => Some(m),
