@@ -28,11 +28,13 @@ mod groups;
 mod roles;
 mod safety;
 mod state;
+mod zpool;
 
 pub use groups::{Blocker, CollateralDevice, IommuGroup, collateral, read_groups, viability};
 pub use roles::{HostRole, Role, Roles, find_roles};
 pub use safety::{Assessment, Harm, assess};
 pub use state::{IommuKind, IommuState, cmdline_value, read_state};
+pub use zpool::{PoolVdevs, zpool_vdevs};
 
 use vfiokit_pci::{PciAddress, PciDevice, PciScan};
 use vfiokit_sysfs::{Error as SysError, SysRoot};
