@@ -9,8 +9,8 @@ use std::fmt;
 use std::path::Path;
 
 use serde::Serialize;
-use vfiokit_pci::{ClassCode, PciAddress, PciScan};
-use vfiokit_sysfs::{Error as SysError, SysRoot};
+use vfiokit_pci::{PciAddress, PciDevice, PciScan};
+use vfiokit_sysfs::{Error as SysError, SysRoot, parse_hex};
 use vfiokit_usbredir::{UsbScan, controllers};
 
 /// A role a PCI function plays for the host. The JSON names are part of the CLI contract.
@@ -27,8 +27,8 @@ pub enum HostRole {
     OnlyUsbController,
     /// The display the firmware booted on (the host's console).
     BootVga,
-    /// A chipset function the host needs: host bridge, LPC/eSPI (ISA) bridge, SMBus, SPI flash,
-    /// RAM controller, thermal and other system peripherals.
+    /// A chipset function the host needs, on a root bus: host bridge, LPC/eSPI (ISA) bridge,
+    /// SMBus, SPI flash, RAM controller, thermal and other system peripherals.
     PlatformDevice,
 }
 
@@ -108,7 +108,7 @@ pub fn find_roles(
                 "the host's boot display and console".into(),
             );
         }
-        if let Some(what) = platform_function(dev.class) {
+        if let Some(what) = platform_function(root, pci, dev) {
             add(
                 dev.address,
                 HostRole::PlatformDevice,
@@ -144,13 +144,29 @@ pub fn find_roles(
     roles
 }
 
-/// Chipset classes the host relies on, with a short name.
-fn platform_function(class: ClassCode) -> Option<&'static str> {
-    Some(match class.base_sub() {
+/// Whether the function is a chipset function the host relies on, with a short name.
+///
+/// By where it sits and what the host does with it, not by class alone: only functions on a
+/// root bus (no bridge above them) belong to the chipset — behind a bridge they are a card's
+/// own (the USB-C UCSI function of an NVIDIA card is class 0c80 too). A host bridge that is
+/// not the root complex (function 0 of device 0), has no driver and no BARs, and shares its
+/// slot with no other host bridge is a placeholder (AMD's "Dummy Host Bridge" next to each GPP
+/// bridge): Proxmox binds it to vfio-pci with the rest of its group and the host loses nothing.
+/// AMD's data fabric (eight host-bridge functions in device 18h, driven by config access
+/// from the kernel's `amd_nb` whatever their driver) stays a chipset function.
+fn platform_function(root: &SysRoot, pci: &PciScan, dev: &PciDevice) -> Option<&'static str> {
+    if dev.parent.is_some() {
+        return None;
+    }
+    let a = dev.address;
+    Some(match dev.class.base_sub() {
+        0x0600 if a.device == 0 && a.function == 0 => "host bridge (root complex)",
+        0x0600 if is_placeholder_host_bridge(root, pci, dev) => return None,
         0x0600 => "host bridge",
         0x0601 => "LPC/eSPI (ISA) bridge",
         0x0c05 => "SMBus controller",
-        0x0c80 => "serial bus controller (SPI flash)",
+        0x0c80 if is_intel_spi(dev) => "SPI flash controller",
+        0x0c80 => "serial bus controller",
         0x0500 | 0x0580 => "memory controller",
         0x1180 => "signal processing controller (thermal)",
         0x0800..=0x0803 => "system peripheral (interrupt, DMA, timer or RTC)",
@@ -158,6 +174,53 @@ fn platform_function(class: ClassCode) -> Option<&'static str> {
         0x0880 => "system peripheral",
         _ => return None,
     })
+}
+
+/// Device ids of Intel's chipset SPI flash controllers (the kernel's `spi-intel-pci` table).
+const INTEL_SPI_IDS: [u16; 29] = [
+    0x02a4, 0x06a4, 0x18e0, 0x19e0, 0x1bca, 0x34a4, 0x38a4, 0x43a4, 0x4b24, 0x4d23, 0x4da4, 0x51a4,
+    0x54a4, 0x5794, 0x7723, 0x7a24, 0x7aa4, 0x7e23, 0x7f24, 0x9d24, 0x9da4, 0xa0a4, 0xa1a4, 0xa224,
+    0xa324, 0xa3a4, 0xa823, 0xe323, 0xe423,
+];
+
+/// An Intel chipset SPI flash controller: by its device id, or by `intel-spi` holding it.
+fn is_intel_spi(dev: &PciDevice) -> bool {
+    dev.vendor.0 == 0x8086
+        && (INTEL_SPI_IDS.contains(&dev.device.0) || dev.driver.as_deref() == Some("intel-spi"))
+}
+
+/// A driverless host bridge without BARs that is not the root complex and is the only host
+/// bridge of its slot (see [`platform_function`]). Unreadable `resource` means "not known to
+/// be a placeholder".
+fn is_placeholder_host_bridge(root: &SysRoot, pci: &PciScan, dev: &PciDevice) -> bool {
+    let driverless = match dev.driver.as_deref() {
+        None => true,
+        Some(d) => dev.vfio_dev || d == "vfio-pci" || d == "pci-stub",
+    };
+    let alone = !pci.devices.iter().any(|o| {
+        o.address != dev.address
+            && same_slot(o.address, dev.address)
+            && o.class.base_sub() == 0x0600
+    });
+    driverless && alone && has_no_bars(root, dev)
+}
+
+/// Whether `a` and `b` are functions of one slot (same domain, bus and device).
+pub(crate) fn same_slot(a: PciAddress, b: PciAddress) -> bool {
+    (a.domain, a.bus, a.device) == (b.domain, b.bus, b.device)
+}
+
+/// The function's `resource` file lists no BAR and no ROM (its first seven lines are all zero).
+fn has_no_bars(root: &SysRoot, dev: &PciDevice) -> bool {
+    let Ok(Some(text)) = root.read_attr_opt(&dev.sysfs_path.join("resource")) else {
+        return false;
+    };
+    let lines: Vec<&str> = text.lines().take(7).collect();
+    lines.len() == 7
+        && lines.iter().all(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() == 3 && f[..2].iter().all(|v| parse_hex(v) == Some(0))
+        })
 }
 
 /// The function a sysfs path (links resolved) lies under: its nearest PCI ancestor directory.

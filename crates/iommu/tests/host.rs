@@ -298,3 +298,80 @@ fn assessing_the_seed_requests() {
         ]
     );
 }
+
+#[test]
+fn the_rtx_2060_takes_its_own_functions_and_a_placeholder_bridge_harmlessly() {
+    use vfiokit_iommu::assess;
+    let host = recorded("am4-rtx2060/fresh");
+    // The card's USB-C UCSI function (class 0c80) is the card's, not the chipset's SPI flash.
+    assert!(role_names(&host, "07:00.3").is_empty());
+    // AMD's driverless "Dummy Host Bridge" without BARs is a placeholder; the root complex and
+    // the data fabric functions stay chipset functions.
+    assert!(role_names(&host, "00:03.0").is_empty());
+    assert!(role_names(&host, "00:04.0").is_empty());
+    let rc = &host.roles_of(addr("00:00.0"))[0];
+    assert_eq!(rc.role, HostRole::PlatformDevice);
+    assert_eq!(rc.detail, "chipset host bridge (root complex)");
+    for df in ["00:18.0", "00:18.3", "00:18.7"] {
+        assert_eq!(role_names(&host, df), [HostRole::PlatformDevice], "{df}");
+    }
+    let gpu = assess(&host, &[addr("07:00.0")], &[]).unwrap();
+    assert!(gpu.harms.is_empty(), "{:?}", gpu.harms);
+    assert_eq!(
+        gpu.members,
+        [
+            addr("00:03.0"),
+            addr("07:00.0"),
+            addr("07:00.1"),
+            addr("07:00.2"),
+            addr("07:00.3")
+        ]
+    );
+    assert_eq!(gpu.bridges, [addr("00:03.1")]);
+}
+
+#[test]
+fn a_placeholder_with_a_bar_or_a_driver_is_a_chipset_function() {
+    use vfiokit_iommu::assess;
+    let (_dir, root) = copy_recorded("am4-rtx2060/fresh").unwrap();
+    let dummy = root.path("sys/devices/pci0000:00/0000:00:03.0/resource");
+    let text = fs::read_to_string(&dummy).unwrap();
+    let with_bar = text.replacen(
+        "0x0000000000000000 0x0000000000000000 0x0000000000000000",
+        "0x00000000fc000000 0x00000000fc0fffff 0x0000000000040200",
+        1,
+    );
+    fs::write(&dummy, with_bar).unwrap();
+    let host = Host::scan(&root).unwrap();
+    assert_eq!(role_names(&host, "00:03.0"), [HostRole::PlatformDevice]);
+    let gpu = assess(&host, &[addr("07:00.0")], &[]).unwrap();
+    let harmed: Vec<PciAddress> = gpu.harms.iter().map(|h| h.address).collect();
+    assert_eq!(harmed, [addr("00:03.0")]);
+}
+
+#[test]
+fn card_functions_are_never_platform_devices_in_an_assessment() {
+    use vfiokit_iommu::assess;
+    // Asking for another function of the card: its slot's functions off bus 0 are the card's.
+    let host = recorded("am4-rtx2060/fresh");
+    let gpu = assess(&host, &[addr("07:00.2")], &[]).unwrap();
+    assert!(gpu.harms.is_empty(), "{:?}", gpu.harms);
+    assert!(gpu.members.contains(&addr("07:00.3")));
+}
+
+#[test]
+fn the_seed_spi_and_the_n100_serial_io_keep_accurate_names() {
+    let seed = recorded("elitedesk-800-g4/fresh");
+    assert_eq!(
+        seed.roles_of(addr("00:1f.5"))[0].detail,
+        "chipset SPI flash controller"
+    );
+    let n100 = recorded("n100/fresh");
+    assert_eq!(
+        n100.roles_of(addr("00:1f.5"))[0].detail,
+        "chipset SPI flash controller"
+    );
+    let lpss = &n100.roles_of(addr("00:15.0"))[0];
+    assert_eq!(lpss.role, HostRole::PlatformDevice);
+    assert_eq!(lpss.detail, "chipset serial bus controller");
+}
