@@ -375,3 +375,90 @@ fn the_seed_spi_and_the_n100_serial_io_keep_accurate_names() {
     assert_eq!(lpss.role, HostRole::PlatformDevice);
     assert_eq!(lpss.detail, "chipset serial bus controller");
 }
+
+#[test]
+fn the_n100_zfs_root_is_traced_to_its_nvme() {
+    use vfiokit_iommu::assess;
+    let host = recorded("n100/fresh");
+    assert!(host.problems.is_empty(), "{:?}", host.problems);
+    assert_eq!(role_names(&host, "02:00.0"), [HostRole::RootDiskController]);
+    let disk = &host.roles_of(addr("02:00.0"))[0];
+    assert_eq!(
+        disk.detail,
+        "holds nvme0n1p3 (/dev/disk/by-id/nvme-512GB_SSD_MX2310250123456-part3), \
+         a vdev of ZFS pool rpool under / (rpool/ROOT/pve-1)"
+    );
+    assert!(role_names(&host, "00:17.0").is_empty());
+    let sata = assess(&host, &[addr("00:17.0")], &[]).unwrap();
+    assert!(sata.harms.is_empty(), "{:?}", sata.harms);
+    let nvme = assess(&host, &[addr("02:00.0")], &[]).unwrap();
+    let harmed: Vec<PciAddress> = nvme.harms.iter().map(|h| h.address).collect();
+    assert_eq!(harmed, [addr("02:00.0")]);
+}
+
+#[test]
+fn a_zfs_root_without_its_pool_status_marks_every_storage_controller() {
+    let (_dir, root) = copy_recorded("n100/fresh").unwrap();
+    fs::remove_file(root.zpool_status_record()).unwrap();
+    let host = Host::scan(&root).unwrap();
+    for ctrl in ["00:17.0", "02:00.0"] {
+        let disk = &host.roles_of(addr(ctrl))[0];
+        assert_eq!(disk.role, HostRole::RootDiskController, "{ctrl}");
+        assert!(
+            disk.detail.contains("its disks could not be traced")
+                && disk.detail.contains("no recorded `zpool status -P`"),
+            "{}",
+            disk.detail
+        );
+    }
+}
+
+#[test]
+fn a_zfs_pool_traced_only_in_part_marks_every_storage_controller() {
+    let (_dir, root) = copy_recorded("n100/fresh").unwrap();
+    let record = root.zpool_status_record();
+    let status = fs::read_to_string(&record).unwrap().replace(
+        "\t  /dev/disk/by-id/nvme-512GB_SSD_MX2310250123456-part3  ONLINE       0     0     0\n",
+        "\t  mirror-0 ONLINE 0 0 0\n\
+         \t    /dev/disk/by-id/nvme-512GB_SSD_MX2310250123456-part3  ONLINE 0 0 0\n\
+         \t    /dev/disk/by-id/ata-NOT_HERE-part3  ONLINE 0 0 0\n",
+    );
+    fs::write(&record, status).unwrap();
+    let host = Host::scan(&root).unwrap();
+    let sata = &host.roles_of(addr("00:17.0"))[0];
+    assert_eq!(sata.role, HostRole::RootDiskController);
+    assert!(
+        sata.detail.contains("could not be traced") && sata.detail.contains("ata-NOT_HERE"),
+        "{}",
+        sata.detail
+    );
+    // A pool on sd names through /dev/disk/by-id and plain nodes: traced to the SATA controller.
+    let (_dir, root) = copy_recorded("n100/fresh").unwrap();
+    let sys =
+        root.path("sys/devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sda");
+    fs::create_dir_all(sys.join("sda3")).unwrap();
+    std::os::unix::fs::symlink(
+        "../devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sda",
+        root.sys_block().join("sda"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../../sda3", root.path("dev/disk/by-id/ata-SATA_SSD-part3"))
+        .unwrap();
+    fs::write(
+        root.zpool_status_record(),
+        "  pool: rpool\nconfig:\n\n\tNAME STATE\n\trpool ONLINE\n\t  mirror-0 ONLINE\n\
+         \t    /dev/disk/by-id/nvme-512GB_SSD_MX2310250123456-part3 ONLINE\n\
+         \t    /dev/disk/by-id/ata-SATA_SSD-part3 ONLINE\n\tspares\n\t  /dev/sdb3 AVAIL\n",
+    )
+    .unwrap();
+    let host = Host::scan(&root).unwrap();
+    assert_eq!(role_names(&host, "00:17.0"), [HostRole::RootDiskController]);
+    assert_eq!(role_names(&host, "02:00.0"), [HostRole::RootDiskController]);
+    assert!(
+        host.roles_of(addr("00:17.0"))[0]
+            .detail
+            .starts_with("holds sda3 ("),
+        "{}",
+        host.roles_of(addr("00:17.0"))[0].detail
+    );
+}
