@@ -9,6 +9,14 @@
 //! controller, the USB controller with the keyboard, chipset functions), and the **collateral** of
 //! assigning a device: every other function that leaves the host with it, with its roles.
 //!
+//! Roles follow where a function sits and what the host does with it, not its class alone:
+//! chipset (`platform-device`) roles only go to functions on a root bus, so a card's own
+//! functions behind its bridge are never platform devices, and a driverless host bridge without
+//! BARs that is not the root complex (AMD's "Dummy Host Bridge") is a placeholder the host does
+//! not miss. The root disk's controllers are traced through device-mapper, LVM and md, and on
+//! ZFS through the root pool's vdevs as `zpool status -P` lists them ([`zpool_vdevs`]); only a
+//! root that cannot be traced marks every storage controller.
+//!
 //! It edits nothing.
 //!
 //! ```
@@ -28,11 +36,13 @@ mod groups;
 mod roles;
 mod safety;
 mod state;
+mod zpool;
 
 pub use groups::{Blocker, CollateralDevice, IommuGroup, collateral, read_groups, viability};
 pub use roles::{HostRole, Role, Roles, find_roles};
 pub use safety::{Assessment, Harm, assess};
 pub use state::{IommuKind, IommuState, cmdline_value, read_state};
+pub use zpool::{PoolVdevs, zpool_vdevs};
 
 use vfiokit_pci::{PciAddress, PciDevice, PciScan};
 use vfiokit_sysfs::{Error as SysError, SysRoot};

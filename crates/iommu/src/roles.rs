@@ -6,12 +6,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use vfiokit_pci::{ClassCode, PciAddress, PciScan};
-use vfiokit_sysfs::{Error as SysError, SysRoot};
+use vfiokit_pci::{PciAddress, PciDevice, PciScan};
+use vfiokit_sysfs::{Error as SysError, SysRoot, join_lexically, parse_hex};
 use vfiokit_usbredir::{UsbScan, controllers};
+
+use crate::zpool::zpool_vdevs;
 
 /// A role a PCI function plays for the host. The JSON names are part of the CLI contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -27,8 +29,8 @@ pub enum HostRole {
     OnlyUsbController,
     /// The display the firmware booted on (the host's console).
     BootVga,
-    /// A chipset function the host needs: host bridge, LPC/eSPI (ISA) bridge, SMBus, SPI flash,
-    /// RAM controller, thermal and other system peripherals.
+    /// A chipset function the host needs, on a root bus: host bridge, LPC/eSPI (ISA) bridge,
+    /// SMBus, SPI flash, RAM controller, thermal and other system peripherals.
     PlatformDevice,
 }
 
@@ -108,7 +110,7 @@ pub fn find_roles(
                 "the host's boot display and console".into(),
             );
         }
-        if let Some(what) = platform_function(dev.class) {
+        if let Some(what) = platform_function(root, pci, dev) {
             add(
                 dev.address,
                 HostRole::PlatformDevice,
@@ -144,13 +146,29 @@ pub fn find_roles(
     roles
 }
 
-/// Chipset classes the host relies on, with a short name.
-fn platform_function(class: ClassCode) -> Option<&'static str> {
-    Some(match class.base_sub() {
+/// Whether the function is a chipset function the host relies on, with a short name.
+///
+/// By where it sits and what the host does with it, not by class alone: only functions on a
+/// root bus (no bridge above them) belong to the chipset — behind a bridge they are a card's
+/// own (the USB-C UCSI function of an NVIDIA card is class 0c80 too). A host bridge that is
+/// not the root complex (function 0 of device 0), has no driver and no BARs, and shares its
+/// slot with no other host bridge is a placeholder (AMD's "Dummy Host Bridge" next to each GPP
+/// bridge): Proxmox binds it to vfio-pci with the rest of its group and the host loses nothing.
+/// AMD's data fabric (eight host-bridge functions in device 18h, driven by config access
+/// from the kernel's `amd_nb` whatever their driver) stays a chipset function.
+fn platform_function(root: &SysRoot, pci: &PciScan, dev: &PciDevice) -> Option<&'static str> {
+    if dev.parent.is_some() {
+        return None;
+    }
+    let a = dev.address;
+    Some(match dev.class.base_sub() {
+        0x0600 if a.device == 0 && a.function == 0 => "host bridge (root complex)",
+        0x0600 if is_placeholder_host_bridge(root, pci, dev) => return None,
         0x0600 => "host bridge",
         0x0601 => "LPC/eSPI (ISA) bridge",
         0x0c05 => "SMBus controller",
-        0x0c80 => "serial bus controller (SPI flash)",
+        0x0c80 if is_intel_spi(dev) => "SPI flash controller",
+        0x0c80 => "serial bus controller",
         0x0500 | 0x0580 => "memory controller",
         0x1180 => "signal processing controller (thermal)",
         0x0800..=0x0803 => "system peripheral (interrupt, DMA, timer or RTC)",
@@ -158,6 +176,53 @@ fn platform_function(class: ClassCode) -> Option<&'static str> {
         0x0880 => "system peripheral",
         _ => return None,
     })
+}
+
+/// Device ids of Intel's chipset SPI flash controllers (the kernel's `spi-intel-pci` table).
+const INTEL_SPI_IDS: [u16; 29] = [
+    0x02a4, 0x06a4, 0x18e0, 0x19e0, 0x1bca, 0x34a4, 0x38a4, 0x43a4, 0x4b24, 0x4d23, 0x4da4, 0x51a4,
+    0x54a4, 0x5794, 0x7723, 0x7a24, 0x7aa4, 0x7e23, 0x7f24, 0x9d24, 0x9da4, 0xa0a4, 0xa1a4, 0xa224,
+    0xa324, 0xa3a4, 0xa823, 0xe323, 0xe423,
+];
+
+/// An Intel chipset SPI flash controller: by its device id, or by `intel-spi` holding it.
+fn is_intel_spi(dev: &PciDevice) -> bool {
+    dev.vendor.0 == 0x8086
+        && (INTEL_SPI_IDS.contains(&dev.device.0) || dev.driver.as_deref() == Some("intel-spi"))
+}
+
+/// A driverless host bridge without BARs that is not the root complex and is the only host
+/// bridge of its slot (see [`platform_function`]). Unreadable `resource` means "not known to
+/// be a placeholder".
+fn is_placeholder_host_bridge(root: &SysRoot, pci: &PciScan, dev: &PciDevice) -> bool {
+    let driverless = match dev.driver.as_deref() {
+        None => true,
+        Some(d) => dev.vfio_dev || d == "vfio-pci" || d == "pci-stub",
+    };
+    let alone = !pci.devices.iter().any(|o| {
+        o.address != dev.address
+            && same_slot(o.address, dev.address)
+            && o.class.base_sub() == 0x0600
+    });
+    driverless && alone && has_no_bars(root, dev)
+}
+
+/// Whether `a` and `b` are functions of one slot (same domain, bus and device).
+pub(crate) fn same_slot(a: PciAddress, b: PciAddress) -> bool {
+    (a.domain, a.bus, a.device) == (b.domain, b.bus, b.device)
+}
+
+/// The function's `resource` file lists no BAR and no ROM (its first seven lines are all zero).
+fn has_no_bars(root: &SysRoot, dev: &PciDevice) -> bool {
+    let Ok(Some(text)) = root.read_attr_opt(&dev.sysfs_path.join("resource")) else {
+        return false;
+    };
+    let lines: Vec<&str> = text.lines().take(7).collect();
+    lines.len() == 7
+        && lines.iter().all(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() == 3 && f[..2].iter().all(|v| parse_hex(v) == Some(0))
+        })
 }
 
 /// The function a sysfs path (links resolved) lies under: its nearest PCI ancestor directory.
@@ -271,7 +336,9 @@ fn root_mount(root: &SysRoot, problems: &mut Vec<SysError>) -> Option<(String, S
     })
 }
 
-/// Controllers under the root filesystem's block device, through device-mapper/LVM/md `slaves`.
+/// Controllers under the root filesystem: through device-mapper/LVM/md `slaves` from its block
+/// device, or, on ZFS, from the root pool's vdevs. When they cannot be traced, every storage
+/// controller.
 fn root_disk_controllers(
     root: &SysRoot,
     pci: &PciScan,
@@ -281,40 +348,185 @@ fn root_disk_controllers(
         return Vec::new();
     };
     let mut found = Vec::new();
-    if let Some(name) = block_name(root, &dev) {
-        let mut seen = BTreeSet::new();
-        let mut stack = vec![name];
-        while let Some(name) = stack.pop() {
-            if !seen.insert(name.clone()) {
-                continue;
-            }
-            let dir = match root.resolve_opt(&root.sys_class("block").join(&name)) {
-                Ok(Some(d)) => d,
-                Ok(None) => continue,
-                Err(e) => {
-                    problems.push(e);
-                    continue;
-                }
-            };
-            let slaves = root.list_opt(&dir.join("slaves")).unwrap_or_default();
-            if !slaves.is_empty() {
-                stack.extend(slaves);
-            } else if let Some(addr) = owning_function(pci, &dir) {
-                found.push((addr, format!("holds {name}, under / ({dev})")));
-            }
+    let mut untraced = None;
+    if fstype == "zfs" {
+        match zfs_root_controllers(root, pci, &dev, problems) {
+            Ok(f) => found = f,
+            Err(why) => untraced = Some(why),
+        }
+    } else if let Some(name) = block_name(root, &dev) {
+        for (addr, leaf) in trace_block(root, pci, &name, problems) {
+            found.push((addr, format!("holds {leaf}, under / ({dev})")));
         }
     }
     if found.is_empty() {
-        // ZFS pools, network roots, or a device we could not follow: every storage controller
+        // Network roots, a pool or device we could not follow: every storage controller
         // might hold the root filesystem.
+        let why = untraced.map(|w| format!(" ({w})")).unwrap_or_default();
         for d in pci.devices.iter().filter(|d| d.class.base() == 0x01) {
             found.push((
                 d.address,
-                format!("may hold / ({dev}, {fstype}): its disks could not be traced"),
+                format!("may hold / ({dev}, {fstype}): its disks could not be traced{why}"),
             ));
         }
     }
     found
+}
+
+/// The controllers of the leaf block devices under the block device `name` (partition, disk,
+/// device-mapper or md device), each with the leaf's name.
+fn trace_block(
+    root: &SysRoot,
+    pci: &PciScan,
+    name: &str,
+    problems: &mut Vec<SysError>,
+) -> Vec<(PciAddress, String)> {
+    let mut found = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![name.to_string()];
+    while let Some(name) = stack.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let dir = match block_dir(root, &name) {
+            Ok(Some(d)) => d,
+            Ok(None) => continue,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        let slaves = root.list_opt(&dir.join("slaves")).unwrap_or_default();
+        if !slaves.is_empty() {
+            stack.extend(slaves);
+        } else if let Some(addr) = owning_function(pci, &dir) {
+            found.push((addr, name));
+        }
+    }
+    found
+}
+
+/// The sysfs directory of block device `name`: `/sys/class/block/<name>`, else a partition's
+/// `/sys/block/<disk>/<name>`. `Ok(None)` when neither exists.
+fn block_dir(root: &SysRoot, name: &str) -> Result<Option<PathBuf>, SysError> {
+    if name.is_empty() || name.contains('/') || name == ".." || name == "." {
+        return Ok(None);
+    }
+    if let Some(dir) = root.resolve_opt(&root.sys_class("block").join(name))? {
+        return Ok(Some(dir));
+    }
+    let block = root.sys_block();
+    for disk in root.list_opt(&block).unwrap_or_default() {
+        if let Some(dir) = root.resolve_opt(&block.join(&disk).join(name))? {
+            return Ok(Some(dir));
+        }
+    }
+    Ok(None)
+}
+
+/// The controllers of the ZFS pool holding `/` (`rpool/ROOT/pve-1` → `rpool`): its vdevs from
+/// `zpool status -P` (run on `/`, the recorded output elsewhere), each traced to its
+/// controller. `Err` says why the pool could not be traced; a pool traced only in part is not
+/// traced (the rest could be on any controller).
+fn zfs_root_controllers(
+    root: &SysRoot,
+    pci: &PciScan,
+    dataset: &str,
+    problems: &mut Vec<SysError>,
+) -> Result<Vec<(PciAddress, String)>, String> {
+    let pool = dataset.split('/').next().unwrap_or_default();
+    if pool.is_empty()
+        || pool.starts_with('-')
+        || !pool
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b))
+    {
+        return Err(format!("{dataset:?} names no pool"));
+    }
+    let (status, source) = zpool_status(root, pool, problems)?;
+    let vdevs =
+        zpool_vdevs(&status, pool).ok_or_else(|| format!("{source} does not list pool {pool}"))?;
+    if vdevs.paths.is_empty() || vdevs.unnamed > 0 {
+        return Err(format!("{source} does not name every vdev of pool {pool}"));
+    }
+    let mut found = Vec::new();
+    for vdev in &vdevs.paths {
+        let traced = vdev_block_name(root, vdev)
+            .map(|name| trace_block(root, pci, &name, problems))
+            .unwrap_or_default();
+        if traced.is_empty() {
+            return Err(format!("vdev {vdev} of pool {pool} was not found"));
+        }
+        for (addr, leaf) in traced {
+            let via = if vdev.ends_with(&format!("/{leaf}")) {
+                String::new()
+            } else {
+                format!(" ({vdev})")
+            };
+            found.push((
+                addr,
+                format!("holds {leaf}{via}, a vdev of ZFS pool {pool} under / ({dataset})"),
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// What `zpool status -P <pool>` prints, and where it came from: on `/` from running it
+/// (read-only), on any other root from the recorded output. `Err` says why there is none.
+fn zpool_status(
+    root: &SysRoot,
+    pool: &str,
+    problems: &mut Vec<SysError>,
+) -> Result<(String, String), String> {
+    if root.is_host() {
+        let out = std::process::Command::new("zpool")
+            .args(["status", "-P", pool])
+            .env("LC_ALL", "C")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| format!("`zpool status -P {pool}` could not be run: {e}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Err(format!(
+                "`zpool status -P {pool}` failed: {}",
+                err.lines().next().unwrap_or("no message")
+            ));
+        }
+        return Ok((
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            format!("`zpool status -P {pool}`"),
+        ));
+    }
+    let record = root.zpool_status_record();
+    match root.read_text_opt(&record) {
+        Ok(Some(text)) => Ok((text, format!("the recorded {}", record.display()))),
+        Ok(None) => Err(format!(
+            "no recorded `zpool status -P` at {}",
+            record.display()
+        )),
+        Err(e) => {
+            let why = format!("{} is unreadable", record.display());
+            problems.push(e);
+            Err(why)
+        }
+    }
+}
+
+/// The kernel name of the block device a vdev path names: `/dev/disk/by-id/…` links are
+/// followed by their target's name (`../../nvme0n1p3` → `nvme0n1p3`) without opening it — a
+/// recording holds the links but not the device nodes. `None` for paths outside `/dev`.
+fn vdev_block_name(root: &SysRoot, vdev: &str) -> Option<String> {
+    let mut path = join_lexically(Path::new("/"), Path::new(vdev))?;
+    for _ in 0..8 {
+        let Ok(target) = std::fs::read_link(root.path(&path)) else {
+            break;
+        };
+        path = join_lexically(path.parent()?, &target)?;
+    }
+    let dev = path.to_str()?;
+    dev.strip_prefix("/dev/")?;
+    block_name(root, dev)
 }
 
 /// The kernel name of the block device at `/dev/…`: through the root's own `/dev` links when

@@ -2,7 +2,8 @@
 
 use vfiokit_pci::PciAddress;
 
-use crate::{Error, Host, Role};
+use crate::roles::same_slot;
+use crate::{Error, Host, HostRole, Role};
 
 /// A host-critical function that would leave the host, and why it matters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,10 +42,14 @@ pub fn assess(
             .ok_or(Error::UnknownDevice { address: addr })?;
         let collateral = host.collateral(device)?;
         let mut check = |address: PciAddress| {
+            // The other functions of the requested device's own slot behind a bridge are the
+            // card's own: whatever their class, they are not the chipset's.
+            let own_card = address != addr && address.bus != 0 && same_slot(address, addr);
             let roles: Vec<Role> = host
                 .roles_of(address)
                 .iter()
                 .filter(|r| r.role.is_critical())
+                .filter(|r| !(own_card && r.role == HostRole::PlatformDevice))
                 .cloned()
                 .collect();
             if !roles.is_empty()

@@ -298,3 +298,167 @@ fn assessing_the_seed_requests() {
         ]
     );
 }
+
+#[test]
+fn the_rtx_2060_takes_its_own_functions_and_a_placeholder_bridge_harmlessly() {
+    use vfiokit_iommu::assess;
+    let host = recorded("am4-rtx2060/fresh");
+    // The card's USB-C UCSI function (class 0c80) is the card's, not the chipset's SPI flash.
+    assert!(role_names(&host, "07:00.3").is_empty());
+    // AMD's driverless "Dummy Host Bridge" without BARs is a placeholder; the root complex and
+    // the data fabric functions stay chipset functions.
+    assert!(role_names(&host, "00:03.0").is_empty());
+    assert!(role_names(&host, "00:04.0").is_empty());
+    let rc = &host.roles_of(addr("00:00.0"))[0];
+    assert_eq!(rc.role, HostRole::PlatformDevice);
+    assert_eq!(rc.detail, "chipset host bridge (root complex)");
+    for df in ["00:18.0", "00:18.3", "00:18.7"] {
+        assert_eq!(role_names(&host, df), [HostRole::PlatformDevice], "{df}");
+    }
+    let gpu = assess(&host, &[addr("07:00.0")], &[]).unwrap();
+    assert!(gpu.harms.is_empty(), "{:?}", gpu.harms);
+    assert_eq!(
+        gpu.members,
+        [
+            addr("00:03.0"),
+            addr("07:00.0"),
+            addr("07:00.1"),
+            addr("07:00.2"),
+            addr("07:00.3")
+        ]
+    );
+    assert_eq!(gpu.bridges, [addr("00:03.1")]);
+}
+
+#[test]
+fn a_placeholder_with_a_bar_or_a_driver_is_a_chipset_function() {
+    use vfiokit_iommu::assess;
+    let (_dir, root) = copy_recorded("am4-rtx2060/fresh").unwrap();
+    let dummy = root.path("sys/devices/pci0000:00/0000:00:03.0/resource");
+    let text = fs::read_to_string(&dummy).unwrap();
+    let with_bar = text.replacen(
+        "0x0000000000000000 0x0000000000000000 0x0000000000000000",
+        "0x00000000fc000000 0x00000000fc0fffff 0x0000000000040200",
+        1,
+    );
+    fs::write(&dummy, with_bar).unwrap();
+    let host = Host::scan(&root).unwrap();
+    assert_eq!(role_names(&host, "00:03.0"), [HostRole::PlatformDevice]);
+    let gpu = assess(&host, &[addr("07:00.0")], &[]).unwrap();
+    let harmed: Vec<PciAddress> = gpu.harms.iter().map(|h| h.address).collect();
+    assert_eq!(harmed, [addr("00:03.0")]);
+}
+
+#[test]
+fn card_functions_are_never_platform_devices_in_an_assessment() {
+    use vfiokit_iommu::assess;
+    // Asking for another function of the card: its slot's functions off bus 0 are the card's.
+    let host = recorded("am4-rtx2060/fresh");
+    let gpu = assess(&host, &[addr("07:00.2")], &[]).unwrap();
+    assert!(gpu.harms.is_empty(), "{:?}", gpu.harms);
+    assert!(gpu.members.contains(&addr("07:00.3")));
+}
+
+#[test]
+fn the_seed_spi_and_the_n100_serial_io_keep_accurate_names() {
+    let seed = recorded("elitedesk-800-g4/fresh");
+    assert_eq!(
+        seed.roles_of(addr("00:1f.5"))[0].detail,
+        "chipset SPI flash controller"
+    );
+    let n100 = recorded("n100/fresh");
+    assert_eq!(
+        n100.roles_of(addr("00:1f.5"))[0].detail,
+        "chipset SPI flash controller"
+    );
+    let lpss = &n100.roles_of(addr("00:15.0"))[0];
+    assert_eq!(lpss.role, HostRole::PlatformDevice);
+    assert_eq!(lpss.detail, "chipset serial bus controller");
+}
+
+#[test]
+fn the_n100_zfs_root_is_traced_to_its_nvme() {
+    use vfiokit_iommu::assess;
+    let host = recorded("n100/fresh");
+    assert!(host.problems.is_empty(), "{:?}", host.problems);
+    assert_eq!(role_names(&host, "02:00.0"), [HostRole::RootDiskController]);
+    let disk = &host.roles_of(addr("02:00.0"))[0];
+    assert_eq!(
+        disk.detail,
+        "holds nvme0n1p3 (/dev/disk/by-id/nvme-512GB_SSD_MX2310250123456-part3), \
+         a vdev of ZFS pool rpool under / (rpool/ROOT/pve-1)"
+    );
+    assert!(role_names(&host, "00:17.0").is_empty());
+    let sata = assess(&host, &[addr("00:17.0")], &[]).unwrap();
+    assert!(sata.harms.is_empty(), "{:?}", sata.harms);
+    let nvme = assess(&host, &[addr("02:00.0")], &[]).unwrap();
+    let harmed: Vec<PciAddress> = nvme.harms.iter().map(|h| h.address).collect();
+    assert_eq!(harmed, [addr("02:00.0")]);
+}
+
+#[test]
+fn a_zfs_root_without_its_pool_status_marks_every_storage_controller() {
+    let (_dir, root) = copy_recorded("n100/fresh").unwrap();
+    fs::remove_file(root.zpool_status_record()).unwrap();
+    let host = Host::scan(&root).unwrap();
+    for ctrl in ["00:17.0", "02:00.0"] {
+        let disk = &host.roles_of(addr(ctrl))[0];
+        assert_eq!(disk.role, HostRole::RootDiskController, "{ctrl}");
+        assert!(
+            disk.detail.contains("its disks could not be traced")
+                && disk.detail.contains("no recorded `zpool status -P`"),
+            "{}",
+            disk.detail
+        );
+    }
+}
+
+#[test]
+fn a_zfs_pool_traced_only_in_part_marks_every_storage_controller() {
+    let (_dir, root) = copy_recorded("n100/fresh").unwrap();
+    let record = root.zpool_status_record();
+    let status = fs::read_to_string(&record).unwrap().replace(
+        "\t  /dev/disk/by-id/nvme-512GB_SSD_MX2310250123456-part3  ONLINE       0     0     0\n",
+        "\t  mirror-0 ONLINE 0 0 0\n\
+         \t    /dev/disk/by-id/nvme-512GB_SSD_MX2310250123456-part3  ONLINE 0 0 0\n\
+         \t    /dev/disk/by-id/ata-NOT_HERE-part3  ONLINE 0 0 0\n",
+    );
+    fs::write(&record, status).unwrap();
+    let host = Host::scan(&root).unwrap();
+    let sata = &host.roles_of(addr("00:17.0"))[0];
+    assert_eq!(sata.role, HostRole::RootDiskController);
+    assert!(
+        sata.detail.contains("could not be traced") && sata.detail.contains("ata-NOT_HERE"),
+        "{}",
+        sata.detail
+    );
+    // A pool on sd names through /dev/disk/by-id and plain nodes: traced to the SATA controller.
+    let (_dir, root) = copy_recorded("n100/fresh").unwrap();
+    let sys =
+        root.path("sys/devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sda");
+    fs::create_dir_all(sys.join("sda3")).unwrap();
+    std::os::unix::fs::symlink(
+        "../devices/pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sda",
+        root.sys_block().join("sda"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../../sda3", root.path("dev/disk/by-id/ata-SATA_SSD-part3"))
+        .unwrap();
+    fs::write(
+        root.zpool_status_record(),
+        "  pool: rpool\nconfig:\n\n\tNAME STATE\n\trpool ONLINE\n\t  mirror-0 ONLINE\n\
+         \t    /dev/disk/by-id/nvme-512GB_SSD_MX2310250123456-part3 ONLINE\n\
+         \t    /dev/disk/by-id/ata-SATA_SSD-part3 ONLINE\n\tspares\n\t  /dev/sdb3 AVAIL\n",
+    )
+    .unwrap();
+    let host = Host::scan(&root).unwrap();
+    assert_eq!(role_names(&host, "00:17.0"), [HostRole::RootDiskController]);
+    assert_eq!(role_names(&host, "02:00.0"), [HostRole::RootDiskController]);
+    assert!(
+        host.roles_of(addr("00:17.0"))[0]
+            .detail
+            .starts_with("holds sda3 ("),
+        "{}",
+        host.roles_of(addr("00:17.0"))[0].detail
+    );
+}

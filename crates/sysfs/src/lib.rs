@@ -416,6 +416,12 @@ impl SysRoot {
         self.var_lib("vfiokit/capture/qemu-version")
     }
 
+    /// `/var/lib/vfiokit/capture/zpool-status`: what `zpool status -P` printed on a recorded host
+    /// (written by `vfiokit capture`; a live host is asked directly).
+    pub fn zpool_status_record(&self) -> PathBuf {
+        self.var_lib("vfiokit/capture/zpool-status")
+    }
+
     /// [`Confinement::Walk`]: checks that reading `path` stays inside the root: outside `/sys` (whose links the readers
     /// resolve themselves, and where the cost of a realpath per attribute would add up), a path
     /// that resolves out of the root — a planted `etc/default/grub` link to the real host — is
