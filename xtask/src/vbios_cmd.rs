@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use vfiokit_vbios::{
     BuildOptions, Guid, Header, Input, Load, Rom, Verdict, Volume, build, code_type_name,
-    explain_rom_signature, file_type_name, find_file, graphics_in, pe, rom_parser_lines, volumes,
+    explain_rom_signature, file_type_name, find_file, graphics_in, parse_vid_did, pe,
+    rom_parser_lines, volumes,
 };
 
 use crate::Common;
@@ -112,19 +113,9 @@ pub fn run(common: &Common, cmd: VbiosCommand) -> anyhow::Result<ExitCode> {
             files,
         } => {
             let options = BuildOptions {
-                vendor: parse_hex16(&vendor, "vendor id")?,
-                devices: devices
-                    .iter()
-                    .map(|d| parse_hex16(d, "device id"))
-                    .collect::<anyhow::Result<_>>()?,
-                class_code: class.as_deref().map(parse_class).transpose()?.unwrap_or(0),
-                code_revision: revision
-                    .as_deref()
-                    .map(|r| parse_hex16(r, "code revision"))
-                    .transpose()?
-                    .unwrap_or(0),
                 no_last,
                 pci23,
+                ..BuildOptions::parse(&vendor, &devices, class.as_deref(), revision.as_deref())?
             };
             build_cmd(common, &options, &files, &output)
         }
@@ -170,35 +161,6 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// A hex id as EfiRom's `-f`/`-i` take it: `8086`, `0x8086`.
-fn parse_hex16(s: &str, what: &str) -> anyhow::Result<u16> {
-    let t = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s);
-    if t.is_empty() || t.len() > 4 {
-        bail!("invalid {what} {s:?}: expected up to 4 hex digits");
-    }
-    u16::from_str_radix(t, 16).map_err(|_| anyhow::anyhow!("invalid {what} {s:?}: expected hex"))
-}
-
-fn parse_class(s: &str) -> anyhow::Result<u32> {
-    let t = s.strip_prefix("0x").unwrap_or(s);
-    if t.is_empty() || t.len() > 6 {
-        bail!("invalid class code {s:?}: expected six hex digits (030000)");
-    }
-    u32::from_str_radix(t, 16)
-        .map_err(|_| anyhow::anyhow!("invalid class code {s:?}: expected hex"))
-}
-
-/// `8086:3e92`.
-fn parse_vid_did(s: &str) -> anyhow::Result<(u16, u16)> {
-    let Some((v, d)) = s.split_once(':') else {
-        bail!("invalid device {s:?}: expected VID:DID such as 8086:3e92");
-    };
-    Ok((parse_hex16(v, "vendor id")?, parse_hex16(d, "device id")?))
 }
 
 fn report_error(common: &Common, file: &Path, message: &str) {
@@ -362,16 +324,7 @@ fn build_cmd(
         if f == output {
             bail!("input and output are the same file: {}", f.display());
         }
-        let bytes = read(f)?;
-        let name = f.display().to_string();
-        inputs.push(match bytes.get(..2) {
-            Some(b"MZ") => Input::Efi { name, bytes },
-            Some([0x55, 0xAA]) => Input::Legacy { name, bytes },
-            _ => bail!(
-                "{}: neither an EFI driver (MZ) nor a legacy option ROM (55 AA)",
-                f.display()
-            ),
-        });
+        inputs.push(Input::from_bytes(f.display().to_string(), read(f)?)?);
     }
     let rom = build(options, &inputs)?;
     write(output, &rom)?;
