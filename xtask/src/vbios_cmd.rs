@@ -10,9 +10,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use serde_json::json;
 use vfiokit_vbios::{
-    BuildOptions, Guid, Header, Input, Load, Rom, Verdict, Volume, build, code_type_name,
-    explain_rom_signature, file_type_name, find_file, graphics_in, parse_vid_did, pe,
-    rom_parser_lines, volumes,
+    BuildOptions, Check, Firmware, Guid, Input, Rom, Volume, build, file_type_name, find_file,
+    graphics_in, parse_vid_did, rom_parser_lines, text, volumes,
 };
 
 use crate::Common;
@@ -100,7 +99,12 @@ pub fn run(common: &Common, cmd: VbiosCommand) -> anyhow::Result<ExitCode> {
             rom_parser,
         } => {
             let device = device.as_deref().map(parse_vid_did).transpose()?;
-            check(common, &file, device, firmware == "seabios", rom_parser)
+            let firmware = if firmware == "seabios" {
+                Firmware::SeaBios
+            } else {
+                Firmware::Ovmf
+            };
+            check(common, &file, device, firmware, rom_parser)
         }
         VbiosCommand::Build {
             vendor,
@@ -174,26 +178,11 @@ fn report_error(common: &Common, file: &Path, message: &str) {
     }
 }
 
-fn load_str(l: &Load) -> String {
-    match l {
-        Load::Loads { images } => format!(
-            "loads image{} {}",
-            if images.len() == 1 { "" } else { "s" },
-            images
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Load::Not { reason } => format!("loads nothing: {reason}"),
-    }
-}
-
 fn check(
     common: &Common,
     file: &Path,
     device: Option<(u16, u16)>,
-    seabios: bool,
+    firmware: Firmware,
     rom_parser: bool,
 ) -> anyhow::Result<ExitCode> {
     let data = read(file)?;
@@ -203,113 +192,38 @@ fn check(
         }
         println!();
     }
-    let rom = match Rom::parse(&data) {
-        Ok(r) => r,
-        Err(e) => {
-            let mut msg = e.to_string();
-            if let Some(sig) = data.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]))
-                && sig != 0xAA55
-            {
-                let igd = device.is_some_and(|(v, _)| v == 0x8086);
-                msg = format!("{msg}\n  {}", explain_rom_signature(sig, igd));
-            }
-            report_error(common, file, &msg);
-            return Ok(ExitCode::from(3));
+    match vfiokit_vbios::check(&data, device, firmware) {
+        Check::Malformed { error, hint } => {
+            let hint = hint.map(|h| format!("\n  {h}")).unwrap_or_default();
+            report_error(common, file, &format!("{error}{hint}"));
+            Ok(ExitCode::from(3))
         }
-    };
-    let verdict = rom.verdict(device);
-    let decisive = if seabios {
-        &verdict.seabios
-    } else {
-        &verdict.ovmf
-    };
-    let ok = device.is_none() || decisive.loads();
-    if common.json {
-        let out = json!({
-            "file": file.display().to_string(),
-            "ok": ok,
-            "device": device.map(|(v, d)| format!("{v:04x}:{d:04x}")),
-            "rom": rom,
-            "verdict": verdict,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print_rom(file, &rom, &verdict, device);
+        Check::Parsed { rom, verdict, ok } => {
+            if common.json {
+                let out = json!({
+                    "file": file.display().to_string(),
+                    "ok": ok,
+                    "device": device.map(|(v, d)| format!("{v:04x}:{d:04x}")),
+                    "rom": rom,
+                    "verdict": verdict,
+                });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                print_lines(text::rom(
+                    &file.display().to_string(),
+                    &rom,
+                    &verdict,
+                    device,
+                ));
+            }
+            Ok(ExitCode::from(if ok { 0 } else { 3 }))
+        }
     }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
 }
 
-fn print_rom(file: &Path, rom: &Rom, verdict: &Verdict, device: Option<(u16, u16)>) {
-    println!(
-        "{}: {} bytes, {} image{}",
-        file.display(),
-        rom.size,
-        rom.images.len(),
-        if rom.images.len() == 1 { "" } else { "s" }
-    );
-    for i in &rom.images {
-        let p = &i.pcir;
-        println!(
-            "image {} @{:#x}: {} bytes, {} ({}), PCIR {:04x}:{:04x}{} class {:06x} rev {}{}",
-            i.index,
-            i.offset,
-            i.length,
-            code_type_name(p.code_type),
-            p.code_type,
-            p.vendor,
-            p.device,
-            if p.device_list.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (list {})",
-                    p.device_list
-                        .iter()
-                        .map(|d| format!("{d:04x}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )
-            },
-            p.class_code,
-            p.revision,
-            if p.is_last() { ", last" } else { "" }
-        );
-        match &i.header {
-            Header::Legacy {
-                init_size,
-                checksum,
-            } => println!("  legacy: init size {init_size:#x}, checksum {checksum:#04x}"),
-            Header::Efi {
-                machine,
-                subsystem,
-                compression,
-                pe_offset,
-                ..
-            } => println!(
-                "  EFI: {} {} driver, compression {compression}, PE at {pe_offset:#x}",
-                pe::machine_name(*machine),
-                pe::subsystem_name(*subsystem)
-            ),
-            Header::Other => {}
-        }
-        if let Some(l) = &i.label {
-            println!("  content: {l}");
-        }
-        for pr in i.ovmf_problems.iter().chain(&i.seabios_problems) {
-            println!("  problem: {pr}");
-        }
-    }
-    let target = device
-        .map(|(v, d)| format!(" for {v:04x}:{d:04x}"))
-        .unwrap_or_default();
-    println!("OVMF{target}: {}", load_str(&verdict.ovmf));
-    println!("SeaBIOS{target}: {}", load_str(&verdict.seabios));
-    for n in &verdict.notes {
-        println!("note: {n}");
+fn print_lines(lines: Vec<String>) {
+    for l in lines {
+        println!("{l}");
     }
 }
 
@@ -338,12 +252,13 @@ fn build_cmd(
             )?
         );
     } else {
-        print_rom(
-            output,
+        let device = Some((options.vendor, options.devices[0]));
+        print_lines(text::rom(
+            &output.display().to_string(),
             &parsed,
             &verdict,
-            Some((options.vendor, options.devices[0])),
-        );
+            device,
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -559,7 +474,13 @@ fn extract_rom(
                 .map(|l| format!(" [{l}]"))
                 .unwrap_or_default()
         );
-        print_rom(out, &parsed, &verdict, Some((vendor, device)));
+        let device = Some((vendor, device));
+        print_lines(text::rom(
+            &out.display().to_string(),
+            &parsed,
+            &verdict,
+            device,
+        ));
         for n in notes {
             println!("note: {n}");
         }

@@ -13,6 +13,8 @@
 //! | item | does |
 //! |---|---|
 //! | [`Rom::parse`], [`Rom::verdict`], [`check_romfile`] | walk images by their length, check headers, PCIR 2.x/3.0, checksums, EFI header against the PE; what OVMF and SeaBIOS would load |
+//! | [`check`], [`Check`], [`Firmware`] | a ROM judged for a device by the firmware that decides |
+//! | [`text`] | reports as lines for people: a ROM and its verdict |
 //! | [`rom_parser_lines`] | the lines `rom-parser` prints for the same file |
 //! | [`parse_hex16`], [`parse_vid_did`], [`parse_class_code`] | ids as typed: `0x8086`, `8086:3e92`, `030000` |
 //! | [`build`], [`BuildOptions`], [`Input`] | `EfiRom -f … -i … -e … -b …`, byte for byte, uncompressed |
@@ -53,6 +55,7 @@
 
 mod build;
 mod bytes;
+mod check;
 pub mod decompress;
 mod error;
 mod extract;
@@ -61,8 +64,10 @@ mod guid;
 mod ids;
 pub mod pe;
 mod rom;
+pub mod text;
 
 pub use build::{BuildOptions, Input, MAX_ROM_SIZE, build};
+pub use check::{Check, Firmware, check};
 pub use error::Error;
 pub use extract::{Graphics, Part, extract_graphics, find_file, graphics_in, is_intel_vbios};
 pub use firmware::{File, FileState, Section, Volume, file_type_name, section_type_name, volumes};
