@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use serde_json::json;
 use vfiokit_vbios::{
-    BuildOptions, Check, Firmware, Guid, Input, Rom, Volume, build, file_type_name, find_file,
-    graphics_in, parse_vid_did, rom_parser_lines, text, volumes,
+    BuildOptions, Check, Error, Firmware, GOP_ALONE, Input, Rom, Volume, build, file_body, gop_rom,
+    graphics_in, listing, parse_vid_did, rom_parser_lines, text, volumes,
 };
 
 use crate::Common;
@@ -99,12 +99,28 @@ pub fn run(common: &Common, cmd: VbiosCommand) -> anyhow::Result<ExitCode> {
             rom_parser,
         } => {
             let device = device.as_deref().map(parse_vid_did).transpose()?;
+            let data = read(&file)?;
+            if rom_parser && !common.json {
+                print_lines(rom_parser_lines(&data).0);
+                println!();
+            }
             let firmware = if firmware == "seabios" {
                 Firmware::SeaBios
             } else {
                 Firmware::Ovmf
             };
-            check(common, &file, device, firmware, rom_parser)
+            let (rom, verdict, ok) = match vfiokit_vbios::check(&data, device, firmware) {
+                Check::Parsed { rom, verdict, ok } => (rom, verdict, ok),
+                Check::Malformed { error, hint } => {
+                    let hint = hint.map(|h| format!("\n  {h}")).unwrap_or_default();
+                    return Ok(report_error(common, &file, &format!("{error}{hint}")));
+                }
+            };
+            let device_id = device.map(|(v, d)| format!("{v:04x}:{d:04x}"));
+            let name = file.display().to_string();
+            let value = json!({ "file": name, "ok": ok, "device": device_id, "rom": rom, "verdict": verdict });
+            render(common, &value, || text::rom(&name, &rom, &verdict, device))?;
+            Ok(ExitCode::from(if ok { 0 } else { 3 }))
         }
         VbiosCommand::Build {
             vendor,
@@ -121,31 +137,54 @@ pub fn run(common: &Common, cmd: VbiosCommand) -> anyhow::Result<ExitCode> {
                 pci23,
                 ..BuildOptions::parse(&vendor, &devices, class.as_deref(), revision.as_deref())?
             };
-            build_cmd(common, &options, &files, &output)
+            let mut inputs = Vec::new();
+            for f in &files {
+                if *f == output {
+                    bail!("input and output are the same file: {}", f.display());
+                }
+                inputs.push(Input::from_bytes(f.display().to_string(), read(f)?)?);
+            }
+            let rom = build(&options, &inputs)?;
+            write(&output, &rom)?;
+            let parsed = Rom::parse(&rom)?;
+            let device = Some((options.vendor, options.devices[0]));
+            let verdict = parsed.verdict(device);
+            let name = output.display().to_string();
+            let value =
+                json!({ "output": name, "size": rom.len(), "rom": parsed, "verdict": verdict });
+            render(common, &value, || {
+                text::rom(&name, &parsed, &verdict, device)
+            })?;
+            Ok(ExitCode::SUCCESS)
         }
         VbiosCommand::Extract {
             firmware,
-            list,
+            list: _,
             guid,
             output,
             device,
             rom,
             efi,
         } => {
-            let data = read(&firmware)?;
-            let vols = match volumes(&data) {
+            let vols = match volumes(&read(&firmware)?) {
                 Ok(v) => v,
-                Err(e) => {
-                    report_error(common, &firmware, &e.to_string());
-                    return Ok(ExitCode::from(3));
-                }
+                Err(e) => return Ok(report_error(common, &firmware, &e.to_string())),
             };
             if let Some(g) = guid {
-                let g: Guid = g.parse()?;
+                let guid: vfiokit_vbios::Guid = g.parse()?;
                 let Some(out) = output else {
                     bail!("--guid needs -o FILE");
                 };
-                return extract_guid(common, &vols, g, &out);
+                let body = file_body(&vols, guid)?;
+                write(&out, &body.bytes)?;
+                let (what, size, name) = (body.what, body.bytes.len(), out.display());
+                if common.json {
+                    let o = json!({ "guid": guid, "output": name.to_string(), "what": what, "size": size });
+                    println!("{o}");
+                } else {
+                    println!("{guid}: wrote {what} ({size} bytes) to {name}");
+                }
+                return Ok(ExitCode::SUCCESS);
             }
             if let (Some(device), Some(rom)) = (device, rom) {
                 return extract_rom(common, &vols, parse_vid_did(&device)?, &efi, &rom);
@@ -153,8 +192,13 @@ pub fn run(common: &Common, cmd: VbiosCommand) -> anyhow::Result<ExitCode> {
             if let Some(dir) = output {
                 return extract_dir(common, &vols, &dir);
             }
-            let _ = list;
-            list_volumes(common, &vols)
+            let l = listing(&vols);
+            render(common, &l, || {
+                let mut lines: Vec<String> = vols.iter().flat_map(|v| text::volume(v, 0)).collect();
+                lines.extend(l.errors.iter().map(|e| format!("error: {e}")));
+                lines
+            })?;
+            Ok(ExitCode::from(if l.errors.is_empty() { 0 } else { 3 }))
         }
     }
 }
@@ -167,251 +211,59 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn report_error(common: &Common, file: &Path, message: &str) {
-    if common.json {
-        println!(
-            "{}",
-            json!({ "file": file.display().to_string(), "ok": false, "error": message })
-        );
-    } else {
-        println!("{}: {message}", file.display());
-    }
-}
-
-fn check(
-    common: &Common,
-    file: &Path,
-    device: Option<(u16, u16)>,
-    firmware: Firmware,
-    rom_parser: bool,
-) -> anyhow::Result<ExitCode> {
-    let data = read(file)?;
-    if rom_parser && !common.json {
-        for line in rom_parser_lines(&data).0 {
-            println!("{line}");
-        }
-        println!();
-    }
-    match vfiokit_vbios::check(&data, device, firmware) {
-        Check::Malformed { error, hint } => {
-            let hint = hint.map(|h| format!("\n  {h}")).unwrap_or_default();
-            report_error(common, file, &format!("{error}{hint}"));
-            Ok(ExitCode::from(3))
-        }
-        Check::Parsed { rom, verdict, ok } => {
-            if common.json {
-                let out = json!({
-                    "file": file.display().to_string(),
-                    "ok": ok,
-                    "device": device.map(|(v, d)| format!("{v:04x}:{d:04x}")),
-                    "rom": rom,
-                    "verdict": verdict,
-                });
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                print_lines(text::rom(
-                    &file.display().to_string(),
-                    &rom,
-                    &verdict,
-                    device,
-                ));
-            }
-            Ok(ExitCode::from(if ok { 0 } else { 3 }))
-        }
-    }
-}
-
 fn print_lines(lines: Vec<String>) {
     for l in lines {
         println!("{l}");
     }
 }
 
-fn build_cmd(
+/// Prints `value` as pretty JSON (keys sorted, as `serde_json::Value` keeps them) with --json,
+/// otherwise the lines `text` makes.
+fn render<T: serde::Serialize>(
     common: &Common,
-    options: &BuildOptions,
-    files: &[PathBuf],
-    output: &Path,
-) -> anyhow::Result<ExitCode> {
-    let mut inputs = Vec::new();
-    for f in files {
-        if f == output {
-            bail!("input and output are the same file: {}", f.display());
-        }
-        inputs.push(Input::from_bytes(f.display().to_string(), read(f)?)?);
-    }
-    let rom = build(options, &inputs)?;
-    write(output, &rom)?;
-    let parsed = Rom::parse(&rom)?;
-    let verdict = parsed.verdict(Some((options.vendor, options.devices[0])));
+    value: &T,
+    text: impl FnOnce() -> Vec<String>,
+) -> anyhow::Result<()> {
     if common.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({ "output": output.display().to_string(), "size": rom.len(), "rom": parsed, "verdict": verdict })
-            )?
+            serde_json::to_string_pretty(&serde_json::to_value(value)?)?
         );
     } else {
-        let device = Some((options.vendor, options.devices[0]));
-        print_lines(text::rom(
-            &output.display().to_string(),
-            &parsed,
-            &verdict,
-            device,
-        ));
+        print_lines(text());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-fn list_volumes(common: &Common, vols: &[Volume]) -> anyhow::Result<ExitCode> {
-    let errors: Vec<String> = vols
-        .iter()
-        .flat_map(|v| v.errors())
-        .map(|e| e.to_string())
-        .collect();
+/// Says why `file` is no good, on one line (or a JSON object), and gives exit code 3.
+fn report_error(common: &Common, file: &Path, message: &str) -> ExitCode {
     if common.json {
-        let files: Vec<serde_json::Value> = vols
-            .iter()
-            .flat_map(|v| v.all_files())
-            .map(|f| {
-                json!({
-                    "guid": f.name, "type": f.file_type, "type_name": file_type_name(f.file_type),
-                    "name": f.ui_name(), "size": f.size, "pe32_size": f.pe32().map(<[u8]>::len),
-                    "state": f.state, "location": f.location,
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({ "volumes": vols, "files": files, "errors": errors })
-            )?
-        );
+        let file = file.display().to_string();
+        println!("{}", json!({ "file": file, "ok": false, "error": message }));
     } else {
-        for v in vols {
-            print_volume(v, 0);
-        }
-        for e in &errors {
-            println!("error: {e}");
-        }
+        println!("{}: {message}", file.display());
     }
-    Ok(if errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
-}
-
-fn print_volume(v: &Volume, depth: usize) {
-    let pad = "  ".repeat(depth);
-    println!(
-        "{pad}volume {}: {:#x} bytes, file system {}{}",
-        v.location,
-        v.length,
-        v.file_system,
-        v.name.map(|n| format!(", name {n}")).unwrap_or_default()
-    );
-    for f in &v.files {
-        println!(
-            "{pad}  {} {:<16} {:<24} {:>8}{}",
-            f.name,
-            file_type_name(f.file_type),
-            f.ui_name().unwrap_or_default(),
-            f.size,
-            f.pe32()
-                .map(|p| format!("  PE32 {} bytes", p.len()))
-                .unwrap_or_default()
-        );
-        for nested in f.volumes() {
-            print_volume(nested, depth + 2);
-        }
-    }
-}
-
-fn extract_guid(
-    common: &Common,
-    vols: &[Volume],
-    guid: Guid,
-    out: &Path,
-) -> anyhow::Result<ExitCode> {
-    let Some(file) = find_file(vols, guid) else {
-        bail!("no file {guid} in the firmware");
-    };
-    let (bytes, what) = match file.pe32() {
-        Some(pe) => (pe.to_vec(), "PE32 body"),
-        None if !file.raw.is_empty() => (file.raw.clone(), "raw data"),
-        None => match file.leaves().first() {
-            Some(s) => (s.data.clone(), "first section"),
-            None => bail!("file {guid} has no PE32 section or data"),
-        },
-    };
-    write(out, &bytes)?;
-    if common.json {
-        println!(
-            "{}",
-            json!({ "guid": guid, "output": out.display().to_string(), "what": what, "size": bytes.len() })
-        );
-    } else {
-        println!(
-            "{guid}: wrote {what} ({} bytes) to {}",
-            bytes.len(),
-            out.display()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::from(3)
 }
 
 fn extract_dir(common: &Common, vols: &[Volume], dir: &Path) -> anyhow::Result<ExitCode> {
     let g = graphics_in(vols);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written = Vec::new();
-    for (list, name) in [
-        (&g.gop, "gop.efi"),
-        (&g.vbt, "vbt.bin"),
-        (&g.vbios, "vbios.rom"),
-    ] {
-        if let Some(best) = list.first() {
-            let path = dir.join(name);
-            write(&path, &best.bytes)?;
-            written.push(path.display().to_string());
-        }
+    for (name, part) in g.files() {
+        let path = dir.join(name);
+        write(&path, &part.bytes)?;
+        written.push(path.display().to_string());
     }
     let report = json!({ "written": written, "graphics": g });
-    write(
-        &dir.join("report.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    if common.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        for (list, what) in [(&g.gop, "GOP"), (&g.vbt, "VBT"), (&g.vbios, "VBIOS")] {
-            if list.is_empty() {
-                println!("{what}: not found");
-            }
-            for (n, p) in list.iter().enumerate() {
-                println!(
-                    "{what}{}: {} bytes from file {} at {}{}; by {}",
-                    if n == 0 { "" } else { " (also)" },
-                    p.size,
-                    p.file,
-                    p.location,
-                    p.label
-                        .as_deref()
-                        .map(|l| format!(" [{l}]"))
-                        .unwrap_or_default(),
-                    p.identified_by.join(", ")
-                );
-            }
-        }
-        for w in &written {
-            println!("wrote {w}");
-        }
-    }
-    Ok(if written.is_empty() {
-        ExitCode::from(3)
-    } else {
-        ExitCode::SUCCESS
-    })
+    let pretty = serde_json::to_string_pretty(&report)?;
+    write(&dir.join("report.json"), pretty.as_bytes())?;
+    render(common, &report, || {
+        let mut lines = text::graphics(&g);
+        lines.extend(written.iter().map(|w| format!("wrote {w}")));
+        lines
+    })?;
+    Ok(ExitCode::from(if written.is_empty() { 3 } else { 0 }))
 }
 
 fn extract_rom(
@@ -423,67 +275,35 @@ fn extract_rom(
 ) -> anyhow::Result<ExitCode> {
     let g = graphics_in(vols);
     let Some(gop) = g.gop.first() else {
-        report_error(common, out, "no Intel GOP driver found in the firmware");
-        return Ok(ExitCode::from(3));
-    };
-    let mut inputs = Vec::new();
-    for f in efi {
-        inputs.push(Input::Efi {
-            name: f.display().to_string(),
-            bytes: read(f)?,
-        });
-    }
-    inputs.push(Input::Efi {
-        name: format!("GOP from file {}", gop.file),
-        bytes: gop.bytes.clone(),
-    });
-    let rom = build(&BuildOptions::new(vendor, device), &inputs)?;
-    if let Err(reason) = vfiokit_vbios::check_romfile(&rom, vendor, device) {
-        report_error(
+        return Ok(report_error(
             common,
             out,
-            &format!("the built ROM would not load: {reason}"),
-        );
-        return Ok(ExitCode::from(3));
-    }
-    write(out, &rom)?;
-    let parsed = Rom::parse(&rom)?;
-    let verdict = parsed.verdict(Some((vendor, device)));
-    let mut notes = Vec::new();
-    if efi.is_empty() && vendor == 0x8086 {
-        notes.push(
-            "the GOP alone shows no picture in OVMF on a passed-through iGPU: it needs IgdAssignmentDxe and \
-             PlatformGopPolicy (VfioIgdPkg) in the same ROM; pass them with --efi"
-                .to_string(),
-        );
-    }
-    if common.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({ "output": out.display().to_string(), "gop": gop, "rom": parsed, "verdict": verdict, "notes": notes })
-            )?
-        );
-    } else {
-        println!(
-            "GOP: {} bytes from file {}{}",
-            gop.size,
-            gop.file,
-            gop.label
-                .as_deref()
-                .map(|l| format!(" [{l}]"))
-                .unwrap_or_default()
-        );
-        let device = Some((vendor, device));
-        print_lines(text::rom(
-            &out.display().to_string(),
-            &parsed,
-            &verdict,
-            device,
+            "no Intel GOP driver found in the firmware",
         ));
-        for n in notes {
-            println!("note: {n}");
-        }
+    };
+    let mut drivers = Vec::new();
+    for f in efi {
+        let (name, bytes) = (f.display().to_string(), read(f)?);
+        drivers.push(Input::Efi { name, bytes });
     }
+    let r = match gop_rom(gop, vendor, device, drivers) {
+        Err(e @ Error::Unloadable(_)) => return Ok(report_error(common, out, &e.to_string())),
+        r => r?,
+    };
+    write(out, &r.bytes)?;
+    let notes: Vec<String> = r
+        .gop_alone
+        .then(|| format!("{GOP_ALONE}; pass them with --efi"))
+        .into_iter()
+        .collect();
+    let name = out.display().to_string();
+    let value =
+        json!({ "output": name, "gop": gop, "rom": r.rom, "verdict": r.verdict, "notes": notes });
+    render(common, &value, || {
+        let mut lines = vec![text::gop(gop)];
+        lines.extend(text::rom(&name, &r.rom, &r.verdict, Some((vendor, device))));
+        lines.extend(notes.iter().map(|n| format!("note: {n}")));
+        lines
+    })?;
     Ok(ExitCode::SUCCESS)
 }

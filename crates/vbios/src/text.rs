@@ -1,6 +1,8 @@
 //! Reports as lines of text, for people: what a tool prints for a ROM, a firmware volume, the
 //! graphics binaries of a firmware image. Each function returns the lines without newlines.
 
+use crate::extract::{Graphics, Part};
+use crate::firmware::{Volume, file_type_name};
 use crate::rom::{Header, Rom, Verdict, code_type_name};
 
 fn plural(n: usize) -> &'static str {
@@ -74,6 +76,68 @@ pub fn rom(name: &str, rom: &Rom, verdict: &Verdict, device: Option<(u16, u16)>)
     out
 }
 
+/// A firmware volume at nesting `depth` (two spaces each): its location, length and file
+/// system, then a line per file (GUID, type, UI name, size, PE32 size), each followed by the
+/// volumes nested in the file, two levels deeper.
+pub fn volume(v: &Volume, depth: usize) -> Vec<String> {
+    let pad = "  ".repeat(depth);
+    let name = v.name.map(|n| format!(", name {n}")).unwrap_or_default();
+    let mut out = vec![format!(
+        "{pad}volume {}: {:#x} bytes, file system {}{name}",
+        v.location, v.length, v.file_system
+    )];
+    for f in &v.files {
+        let pe32 = f.pe32().map(|p| format!("  PE32 {} bytes", p.len()));
+        out.push(format!(
+            "{pad}  {} {:<16} {:<24} {:>8}{}",
+            f.name,
+            file_type_name(f.file_type),
+            f.ui_name().unwrap_or_default(),
+            f.size,
+            pe32.unwrap_or_default()
+        ));
+        for nested in f.volumes() {
+            out.extend(volume(nested, depth + 2));
+        }
+    }
+    out
+}
+
+fn label(p: &Part) -> String {
+    p.label
+        .as_deref()
+        .map(|l| format!(" [{l}]"))
+        .unwrap_or_default()
+}
+
+/// The GOP a ROM is built from: `GOP: <size> bytes from file <GUID> [<label>]`.
+pub fn gop(p: &Part) -> String {
+    format!("GOP: {} bytes from file {}{}", p.size, p.file, label(p))
+}
+
+/// Every GOP, VBT and VBIOS found, best first (the others marked `(also)`), with where it is and
+/// how it was identified; `<kind>: not found` for a kind with none.
+pub fn graphics(g: &Graphics) -> Vec<String> {
+    let mut out = Vec::new();
+    for (list, what) in [(&g.gop, "GOP"), (&g.vbt, "VBT"), (&g.vbios, "VBIOS")] {
+        if list.is_empty() {
+            out.push(format!("{what}: not found"));
+        }
+        for (n, p) in list.iter().enumerate() {
+            out.push(format!(
+                "{what}{}: {} bytes from file {} at {}{}; by {}",
+                if n == 0 { "" } else { " (also)" },
+                p.size,
+                p.file,
+                p.location,
+                label(p),
+                p.identified_by.join(", ")
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,5 +190,65 @@ mod tests {
             reason: "no EFI image".into(),
         };
         assert_eq!(not.to_string(), "loads nothing: no EFI image");
+    }
+
+    fn part(label: Option<&str>, by: &[&str]) -> Part {
+        Part {
+            file: "5BBA83E6-F027-4CA7-BFD0-16358CC9E123".parse().unwrap(),
+            file_name: None,
+            location: "offset 0xec".into(),
+            identified_by: by.iter().map(|s| s.to_string()).collect(),
+            label: label.map(str::to_string),
+            bytes: vec![1; 3],
+            size: 3,
+        }
+    }
+
+    #[test]
+    fn graphics_read_best_first_and_say_what_is_missing() {
+        let g = Graphics {
+            gop: vec![
+                part(Some("Intel(R) GOP Driver [9.0.1075]"), &["a", "b"]),
+                part(None, &["c"]),
+            ],
+            ..Graphics::default()
+        };
+        assert_eq!(
+            graphics(&g),
+            [
+                "GOP: 3 bytes from file 5BBA83E6-F027-4CA7-BFD0-16358CC9E123 at offset 0xec [Intel(R) GOP Driver [9.0.1075]]; by a, b",
+                "GOP (also): 3 bytes from file 5BBA83E6-F027-4CA7-BFD0-16358CC9E123 at offset 0xec; by c",
+                "VBT: not found",
+                "VBIOS: not found",
+            ]
+        );
+        assert_eq!(
+            gop(&g.gop[0]),
+            "GOP: 3 bytes from file 5BBA83E6-F027-4CA7-BFD0-16358CC9E123 [Intel(R) GOP Driver [9.0.1075]]"
+        );
+        assert_eq!(
+            gop(&g.gop[1]),
+            "GOP: 3 bytes from file 5BBA83E6-F027-4CA7-BFD0-16358CC9E123"
+        );
+    }
+
+    #[test]
+    fn an_empty_volume_is_one_line() {
+        let v = Volume {
+            location: "offset 0x8c".into(),
+            length: 0x48,
+            file_system: "8C8CE578-8A3D-4F1C-9935-896185C32DD3".parse().unwrap(),
+            name: None,
+            attributes: 0,
+            erase_polarity: true,
+            header_length: 0x48,
+            revision: 2,
+            files: Vec::new(),
+            error: None,
+        };
+        assert_eq!(
+            volume(&v, 1),
+            ["  volume offset 0x8c: 0x48 bytes, file system 8C8CE578-8A3D-4F1C-9935-896185C32DD3"]
+        );
     }
 }
