@@ -13,6 +13,21 @@ pub enum Firmware {
     SeaBios,
 }
 
+/// `ovmf` or `seabios`.
+impl std::str::FromStr for Firmware {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Firmware, Error> {
+        match s {
+            "ovmf" => Ok(Firmware::Ovmf),
+            "seabios" => Ok(Firmware::SeaBios),
+            _ => Err(Error::Input(format!(
+                "invalid firmware {s:?}: expected ovmf or seabios"
+            ))),
+        }
+    }
+}
+
 /// What [`check`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
@@ -39,6 +54,18 @@ impl Check {
     /// Whether the ROM parses and (with a device) the chosen firmware would load it.
     pub fn ok(&self) -> bool {
         matches!(self, Check::Parsed { ok: true, .. })
+    }
+
+    /// For a ROM that does not parse: the error, then the hint indented on its own line.
+    pub fn problem(&self) -> Option<String> {
+        match self {
+            Check::Parsed { .. } => None,
+            Check::Malformed { error, hint: None } => Some(error.to_string()),
+            Check::Malformed {
+                error,
+                hint: Some(hint),
+            } => Some(format!("{error}\n  {hint}")),
+        }
     }
 }
 
@@ -86,6 +113,16 @@ mod tests {
     }
 
     #[test]
+    fn firmware_is_named_in_lowercase() {
+        assert_eq!("ovmf".parse(), Ok(Firmware::Ovmf));
+        assert_eq!("seabios".parse(), Ok(Firmware::SeaBios));
+        assert_eq!(
+            "OVMF".parse::<Firmware>().unwrap_err().to_string(),
+            r#"invalid firmware "OVMF": expected ovmf or seabios"#
+        );
+    }
+
+    #[test]
     fn the_chosen_firmware_decides_only_with_a_device() {
         let rom = efi_rom();
         let dev = Some((0x8086, 0x3e92));
@@ -108,6 +145,10 @@ mod tests {
             panic!("{c:?}")
         };
         assert!(error.to_string().contains("got 0xffff"), "{error}");
+        let problem = check(&[0xff; 64], None, Firmware::Ovmf).problem().unwrap();
+        let (first, second) = problem.split_once("\n  ").unwrap();
+        assert_eq!(first, error.to_string());
+        assert_eq!(second, explain_rom_signature(0xffff, false));
         assert_eq!(hint, Some(explain_rom_signature(0xffff, true)));
         let Check::Malformed { hint, .. } = check(&[0xff; 64], Some((0x10de, 1)), Firmware::Ovmf)
         else {
@@ -118,6 +159,8 @@ mod tests {
         for data in [&[][..], &[0x55], &[0x55, 0xAA, 0, 0]] {
             let c = check(data, None, Firmware::Ovmf);
             assert!(matches!(c, Check::Malformed { hint: None, .. }), "{c:?}");
+            assert!(!c.problem().unwrap().contains('\n'));
         }
+        assert_eq!(check(&efi_rom(), None, Firmware::Ovmf).problem(), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Reports as lines of text, for people: what a tool prints for a ROM, a firmware volume, the
 //! graphics binaries of a firmware image. Each function returns the lines without newlines.
 
-use crate::extract::{Graphics, Part};
+use crate::extract::{Graphics, Listing, Part};
 use crate::firmware::{Volume, file_type_name};
 use crate::rom::{Header, Rom, Verdict, code_type_name};
 
@@ -100,6 +100,13 @@ pub fn volume(v: &Volume, depth: usize) -> Vec<String> {
             out.extend(volume(nested, depth + 2));
         }
     }
+    out
+}
+
+/// A firmware listing: every volume as [`volume`] shows it, then `error: …` for each error.
+pub fn listing(l: &Listing) -> Vec<String> {
+    let mut out: Vec<String> = l.volumes.iter().flat_map(|v| volume(v, 0)).collect();
+    out.extend(l.errors.iter().map(|e| format!("error: {e}")));
     out
 }
 
@@ -230,6 +237,16 @@ mod tests {
             gop(&g.gop[1]),
             "GOP: 3 bytes from file 5BBA83E6-F027-4CA7-BFD0-16358CC9E123"
         );
+    }
+
+    #[test]
+    fn a_listing_is_its_volumes_then_its_errors() {
+        let l = Listing {
+            volumes: &[],
+            files: Vec::new(),
+            errors: vec!["offset 0x8c: bad".into()],
+        };
+        assert_eq!(listing(&l), ["error: offset 0x8c: bad"]);
     }
 
     #[test]
