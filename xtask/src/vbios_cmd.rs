@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use serde_json::json;
 use vfiokit_vbios::{
-    BuildOptions, Guid, Header, Input, Load, Rom, Verdict, Volume, build, code_type_name,
-    explain_rom_signature, file_type_name, find_file, graphics_in, pe, rom_parser_lines, volumes,
+    BuildOptions, Check, Error, GOP_ALONE, Input, Rom, Volume, build, check, file_body, gop_rom,
+    graphics_in, listing, parse_vid_did, rom_parser_lines, text, volumes,
 };
 
 use crate::Common;
@@ -21,147 +21,175 @@ use crate::Common;
 pub enum VbiosCommand {
     /// Parse and verify an option ROM: every image, what OVMF and SeaBIOS would load. Exit 3 when
     /// it is malformed or (with --device) would not load.
-    Check {
-        /// The ROM file.
-        file: PathBuf,
-        /// The device the ROM is for (`8086:3e92`).
-        #[arg(long, value_name = "VID:DID")]
-        device: Option<String>,
-        /// Whose verdict decides the exit code.
-        #[arg(long, value_name = "FIRMWARE", default_value = "ovmf", value_parser = ["ovmf", "seabios"])]
-        firmware: String,
-        /// Also print what awilliam's rom-parser prints for this file.
-        #[arg(long)]
-        rom_parser: bool,
-    },
+    Check(CheckArgs),
     /// Build a ROM from EFI drivers (`.efi`, PE32/PE32+) and legacy images (`55 AA`), in order,
     /// byte for byte as EDK2's EfiRom (uncompressed).
-    Build {
-        /// PCIR vendor id, hex (`8086` or `0x8086`), as EfiRom's -f.
-        #[arg(long, value_name = "VID")]
-        vendor: String,
-        /// PCIR device id, hex, as EfiRom's -i; repeat for a PCI 3.0 device list.
-        #[arg(long = "device", value_name = "DID", required = true, num_args = 1..)]
-        devices: Vec<String>,
-        /// Class code, six hex digits (default 000000, as EfiRom's).
-        #[arg(long, value_name = "CLASS")]
-        class: Option<String>,
-        /// Code revision, hex (default 0).
-        #[arg(long, value_name = "REV")]
-        revision: Option<String>,
-        /// Leave the last-image bit off the final image (EfiRom -n).
-        #[arg(long)]
-        no_last: bool,
-        /// PCI 2.3 data structures (EfiRom -p).
-        #[arg(long)]
-        pci23: bool,
-        /// The ROM to write.
-        #[arg(short = 'o', long, value_name = "OUT")]
-        output: PathBuf,
-        /// Input files: EFI drivers (`MZ`) and legacy images (`55 AA`), told apart by content.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
+    Build(BuildArgs),
     /// Find firmware volumes in a vendor firmware image and list them, write one file, write the
     /// GOP/VBT/VBIOS, or go straight to a verified ROM for a device.
-    Extract {
-        /// The firmware image (a BIOS update `.bin`, a flash dump).
-        firmware: PathBuf,
-        /// List every FFS file of every volume.
-        #[arg(long)]
-        list: bool,
-        /// Write the PE32 body (or raw data) of the file with this GUID to -o FILE.
-        #[arg(long, value_name = "GUID")]
-        guid: Option<String>,
-        /// With --guid: the file to write; otherwise the directory for gop.efi, vbt.bin,
-        /// vbios.rom and report.json.
-        #[arg(short = 'o', long, value_name = "PATH")]
-        output: Option<PathBuf>,
-        /// The device to build a ROM for (`8086:3e92`), with --rom.
-        #[arg(long, value_name = "VID:DID", requires = "rom")]
-        device: Option<String>,
-        /// Write a verified ROM holding the extracted GOP (after any --efi drivers).
-        #[arg(long, value_name = "OUT", requires = "device")]
-        rom: Option<PathBuf>,
-        /// EFI drivers to put before the GOP in the ROM (IgdAssignmentDxe.efi, PlatformGopPolicy.efi).
-        #[arg(long = "efi", value_name = "FILE")]
-        efi: Vec<PathBuf>,
-    },
+    Extract(ExtractArgs),
+}
+
+/// `vbios check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The ROM file.
+    file: PathBuf,
+    /// The device the ROM is for (`8086:3e92`).
+    #[arg(long, value_name = "VID:DID")]
+    device: Option<String>,
+    /// Whose verdict decides the exit code.
+    #[arg(long, value_name = "FIRMWARE", default_value = "ovmf", value_parser = ["ovmf", "seabios"])]
+    firmware: String,
+    /// Also print what awilliam's rom-parser prints for this file.
+    #[arg(long)]
+    rom_parser: bool,
+}
+
+/// `vbios build`.
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// PCIR vendor id, hex (`8086` or `0x8086`), as EfiRom's -f.
+    #[arg(long, value_name = "VID")]
+    vendor: String,
+    /// PCIR device id, hex, as EfiRom's -i; repeat for a PCI 3.0 device list.
+    #[arg(long = "device", value_name = "DID", required = true, num_args = 1..)]
+    devices: Vec<String>,
+    /// Class code, six hex digits (default 000000, as EfiRom's).
+    #[arg(long, value_name = "CLASS")]
+    class: Option<String>,
+    /// Code revision, hex (default 0).
+    #[arg(long, value_name = "REV")]
+    revision: Option<String>,
+    /// Leave the last-image bit off the final image (EfiRom -n).
+    #[arg(long)]
+    no_last: bool,
+    /// PCI 2.3 data structures (EfiRom -p).
+    #[arg(long)]
+    pci23: bool,
+    /// The ROM to write.
+    #[arg(short = 'o', long, value_name = "OUT")]
+    output: PathBuf,
+    /// Input files: EFI drivers (`MZ`) and legacy images (`55 AA`), told apart by content.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+/// `vbios extract`.
+#[derive(Debug, clap::Args)]
+pub struct ExtractArgs {
+    /// The firmware image (a BIOS update `.bin`, a flash dump).
+    firmware: PathBuf,
+    /// List every FFS file of every volume.
+    #[arg(long)]
+    list: bool,
+    /// Write the PE32 body (or raw data) of the file with this GUID to -o FILE.
+    #[arg(long, value_name = "GUID")]
+    guid: Option<String>,
+    /// With --guid: the file to write; otherwise the directory for gop.efi, vbt.bin,
+    /// vbios.rom and report.json.
+    #[arg(short = 'o', long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    /// The device to build a ROM for (`8086:3e92`), with --rom.
+    #[arg(long, value_name = "VID:DID", requires = "rom")]
+    device: Option<String>,
+    /// Write a verified ROM holding the extracted GOP (after any --efi drivers).
+    #[arg(long, value_name = "OUT", requires = "device")]
+    rom: Option<PathBuf>,
+    /// EFI drivers to put before the GOP in the ROM (IgdAssignmentDxe.efi, PlatformGopPolicy.efi).
+    #[arg(long = "efi", value_name = "FILE")]
+    efi: Vec<PathBuf>,
 }
 
 /// Runs a `vbios` subcommand.
 pub fn run(common: &Common, cmd: VbiosCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        VbiosCommand::Check {
-            file,
-            device,
-            firmware,
-            rom_parser,
-        } => {
-            let device = device.as_deref().map(parse_vid_did).transpose()?;
-            check(common, &file, device, firmware == "seabios", rom_parser)
-        }
-        VbiosCommand::Build {
-            vendor,
-            devices,
-            class,
-            revision,
-            no_last,
-            pci23,
-            output,
-            files,
-        } => {
-            let options = BuildOptions {
-                vendor: parse_hex16(&vendor, "vendor id")?,
-                devices: devices
-                    .iter()
-                    .map(|d| parse_hex16(d, "device id"))
-                    .collect::<anyhow::Result<_>>()?,
-                class_code: class.as_deref().map(parse_class).transpose()?.unwrap_or(0),
-                code_revision: revision
-                    .as_deref()
-                    .map(|r| parse_hex16(r, "code revision"))
-                    .transpose()?
-                    .unwrap_or(0),
-                no_last,
-                pci23,
-            };
-            build_cmd(common, &options, &files, &output)
-        }
-        VbiosCommand::Extract {
-            firmware,
-            list,
-            guid,
-            output,
-            device,
-            rom,
-            efi,
-        } => {
-            let data = read(&firmware)?;
-            let vols = match volumes(&data) {
-                Ok(v) => v,
-                Err(e) => {
-                    report_error(common, &firmware, &e.to_string());
-                    return Ok(ExitCode::from(3));
-                }
-            };
-            if let Some(g) = guid {
-                let g: Guid = g.parse()?;
-                let Some(out) = output else {
-                    bail!("--guid needs -o FILE");
-                };
-                return extract_guid(common, &vols, g, &out);
-            }
-            if let (Some(device), Some(rom)) = (device, rom) {
-                return extract_rom(common, &vols, parse_vid_did(&device)?, &efi, &rom);
-            }
-            if let Some(dir) = output {
-                return extract_dir(common, &vols, &dir);
-            }
-            let _ = list;
-            list_volumes(common, &vols)
-        }
+        VbiosCommand::Check(a) => check_cmd(common, a),
+        VbiosCommand::Build(a) => build_cmd(common, a),
+        VbiosCommand::Extract(a) => extract(common, a),
     }
+}
+
+fn check_cmd(common: &Common, a: CheckArgs) -> anyhow::Result<ExitCode> {
+    let device = a.device.as_deref().map(parse_vid_did).transpose()?;
+    let data = read(&a.file)?;
+    if a.rom_parser && !common.json {
+        print_lines(rom_parser_lines(&data).0);
+        println!();
+    }
+    let (rom, verdict, ok) = match check(&data, device, a.firmware.parse()?) {
+        Check::Parsed { rom, verdict, ok } => (rom, verdict, ok),
+        bad => {
+            return Ok(report_error(
+                common,
+                &a.file,
+                &bad.problem().unwrap_or_default(),
+            ));
+        }
+    };
+    let name = a.file.display().to_string();
+    let id = device.map(|(v, d)| format!("{v:04x}:{d:04x}"));
+    let value = json!({ "file": name, "ok": ok, "device": id, "rom": rom, "verdict": verdict });
+    render(common, &value, || text::rom(&name, &rom, &verdict, device))?;
+    Ok(ExitCode::from(if ok { 0 } else { 3 }))
+}
+
+fn build_cmd(common: &Common, a: BuildArgs) -> anyhow::Result<ExitCode> {
+    let (class, revision) = (a.class.as_deref(), a.revision.as_deref());
+    let mut options = BuildOptions::parse(&a.vendor, &a.devices, class, revision)?;
+    (options.no_last, options.pci23) = (a.no_last, a.pci23);
+    let mut inputs = Vec::new();
+    for f in &a.files {
+        if *f == a.output {
+            bail!("input and output are the same file: {}", f.display());
+        }
+        inputs.push(Input::from_bytes(f.display().to_string(), read(f)?)?);
+    }
+    let rom = build(&options, &inputs)?;
+    write(&a.output, &rom)?;
+    let parsed = Rom::parse(&rom)?;
+    let device = Some((options.vendor, options.devices[0]));
+    let verdict = parsed.verdict(device);
+    let name = a.output.display().to_string();
+    let value = json!({ "output": name, "size": rom.len(), "rom": parsed, "verdict": verdict });
+    render(common, &value, || {
+        text::rom(&name, &parsed, &verdict, device)
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn extract(common: &Common, a: ExtractArgs) -> anyhow::Result<ExitCode> {
+    let vols = match volumes(&read(&a.firmware)?) {
+        Ok(v) => v,
+        Err(e) => return Ok(report_error(common, &a.firmware, &e.to_string())),
+    };
+    if let Some(g) = a.guid {
+        let guid: vfiokit_vbios::Guid = g.parse()?;
+        let Some(out) = a.output else {
+            bail!("--guid needs -o FILE");
+        };
+        let body = file_body(&vols, guid)?;
+        write(&out, &body.bytes)?;
+        let (what, size, name) = (body.what, body.bytes.len(), out.display().to_string());
+        if common.json {
+            println!(
+                "{}",
+                json!({ "guid": guid, "output": name, "what": what, "size": size })
+            );
+        } else {
+            println!("{guid}: wrote {what} ({size} bytes) to {name}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let (Some(device), Some(rom)) = (a.device, a.rom) {
+        return extract_rom(common, &vols, parse_vid_did(&device)?, &a.efi, &rom);
+    }
+    if let Some(dir) = a.output {
+        return extract_dir(common, &vols, &dir);
+    }
+    let l = listing(&vols);
+    render(common, &l, || text::listing(&l))?;
+    Ok(ExitCode::from(if l.errors.is_empty() { 0 } else { 3 }))
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -172,378 +200,59 @@ fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// A hex id as EfiRom's `-f`/`-i` take it: `8086`, `0x8086`.
-fn parse_hex16(s: &str, what: &str) -> anyhow::Result<u16> {
-    let t = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .unwrap_or(s);
-    if t.is_empty() || t.len() > 4 {
-        bail!("invalid {what} {s:?}: expected up to 4 hex digits");
+fn print_lines(lines: Vec<String>) {
+    for l in lines {
+        println!("{l}");
     }
-    u16::from_str_radix(t, 16).map_err(|_| anyhow::anyhow!("invalid {what} {s:?}: expected hex"))
 }
 
-fn parse_class(s: &str) -> anyhow::Result<u32> {
-    let t = s.strip_prefix("0x").unwrap_or(s);
-    if t.is_empty() || t.len() > 6 {
-        bail!("invalid class code {s:?}: expected six hex digits (030000)");
-    }
-    u32::from_str_radix(t, 16)
-        .map_err(|_| anyhow::anyhow!("invalid class code {s:?}: expected hex"))
-}
-
-/// `8086:3e92`.
-fn parse_vid_did(s: &str) -> anyhow::Result<(u16, u16)> {
-    let Some((v, d)) = s.split_once(':') else {
-        bail!("invalid device {s:?}: expected VID:DID such as 8086:3e92");
-    };
-    Ok((parse_hex16(v, "vendor id")?, parse_hex16(d, "device id")?))
-}
-
-fn report_error(common: &Common, file: &Path, message: &str) {
+/// Prints `value` as pretty JSON (keys sorted, as `serde_json::Value` keeps them) with --json,
+/// otherwise the lines `text` makes.
+fn render<T: serde::Serialize>(
+    common: &Common,
+    value: &T,
+    text: impl FnOnce() -> Vec<String>,
+) -> anyhow::Result<()> {
     if common.json {
         println!(
             "{}",
-            json!({ "file": file.display().to_string(), "ok": false, "error": message })
+            serde_json::to_string_pretty(&serde_json::to_value(value)?)?
         );
+    } else {
+        print_lines(text());
+    }
+    Ok(())
+}
+
+/// Says why `file` is no good, on one line (or a JSON object), and gives exit code 3.
+fn report_error(common: &Common, file: &Path, message: &str) -> ExitCode {
+    if common.json {
+        let file = file.display().to_string();
+        println!("{}", json!({ "file": file, "ok": false, "error": message }));
     } else {
         println!("{}: {message}", file.display());
     }
-}
-
-fn load_str(l: &Load) -> String {
-    match l {
-        Load::Loads { images } => format!(
-            "loads image{} {}",
-            if images.len() == 1 { "" } else { "s" },
-            images
-                .iter()
-                .map(usize::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Load::Not { reason } => format!("loads nothing: {reason}"),
-    }
-}
-
-fn check(
-    common: &Common,
-    file: &Path,
-    device: Option<(u16, u16)>,
-    seabios: bool,
-    rom_parser: bool,
-) -> anyhow::Result<ExitCode> {
-    let data = read(file)?;
-    if rom_parser && !common.json {
-        for line in rom_parser_lines(&data).0 {
-            println!("{line}");
-        }
-        println!();
-    }
-    let rom = match Rom::parse(&data) {
-        Ok(r) => r,
-        Err(e) => {
-            let mut msg = e.to_string();
-            if let Some(sig) = data.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]))
-                && sig != 0xAA55
-            {
-                let igd = device.is_some_and(|(v, _)| v == 0x8086);
-                msg = format!("{msg}\n  {}", explain_rom_signature(sig, igd));
-            }
-            report_error(common, file, &msg);
-            return Ok(ExitCode::from(3));
-        }
-    };
-    let verdict = rom.verdict(device);
-    let decisive = if seabios {
-        &verdict.seabios
-    } else {
-        &verdict.ovmf
-    };
-    let ok = device.is_none() || decisive.loads();
-    if common.json {
-        let out = json!({
-            "file": file.display().to_string(),
-            "ok": ok,
-            "device": device.map(|(v, d)| format!("{v:04x}:{d:04x}")),
-            "rom": rom,
-            "verdict": verdict,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print_rom(file, &rom, &verdict, device);
-    }
-    Ok(if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
-}
-
-fn print_rom(file: &Path, rom: &Rom, verdict: &Verdict, device: Option<(u16, u16)>) {
-    println!(
-        "{}: {} bytes, {} image{}",
-        file.display(),
-        rom.size,
-        rom.images.len(),
-        if rom.images.len() == 1 { "" } else { "s" }
-    );
-    for i in &rom.images {
-        let p = &i.pcir;
-        println!(
-            "image {} @{:#x}: {} bytes, {} ({}), PCIR {:04x}:{:04x}{} class {:06x} rev {}{}",
-            i.index,
-            i.offset,
-            i.length,
-            code_type_name(p.code_type),
-            p.code_type,
-            p.vendor,
-            p.device,
-            if p.device_list.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    " (list {})",
-                    p.device_list
-                        .iter()
-                        .map(|d| format!("{d:04x}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                )
-            },
-            p.class_code,
-            p.revision,
-            if p.is_last() { ", last" } else { "" }
-        );
-        match &i.header {
-            Header::Legacy {
-                init_size,
-                checksum,
-            } => println!("  legacy: init size {init_size:#x}, checksum {checksum:#04x}"),
-            Header::Efi {
-                machine,
-                subsystem,
-                compression,
-                pe_offset,
-                ..
-            } => println!(
-                "  EFI: {} {} driver, compression {compression}, PE at {pe_offset:#x}",
-                pe::machine_name(*machine),
-                pe::subsystem_name(*subsystem)
-            ),
-            Header::Other => {}
-        }
-        if let Some(l) = &i.label {
-            println!("  content: {l}");
-        }
-        for pr in i.ovmf_problems.iter().chain(&i.seabios_problems) {
-            println!("  problem: {pr}");
-        }
-    }
-    let target = device
-        .map(|(v, d)| format!(" for {v:04x}:{d:04x}"))
-        .unwrap_or_default();
-    println!("OVMF{target}: {}", load_str(&verdict.ovmf));
-    println!("SeaBIOS{target}: {}", load_str(&verdict.seabios));
-    for n in &verdict.notes {
-        println!("note: {n}");
-    }
-}
-
-fn build_cmd(
-    common: &Common,
-    options: &BuildOptions,
-    files: &[PathBuf],
-    output: &Path,
-) -> anyhow::Result<ExitCode> {
-    let mut inputs = Vec::new();
-    for f in files {
-        if f == output {
-            bail!("input and output are the same file: {}", f.display());
-        }
-        let bytes = read(f)?;
-        let name = f.display().to_string();
-        inputs.push(match bytes.get(..2) {
-            Some(b"MZ") => Input::Efi { name, bytes },
-            Some([0x55, 0xAA]) => Input::Legacy { name, bytes },
-            _ => bail!(
-                "{}: neither an EFI driver (MZ) nor a legacy option ROM (55 AA)",
-                f.display()
-            ),
-        });
-    }
-    let rom = build(options, &inputs)?;
-    write(output, &rom)?;
-    let parsed = Rom::parse(&rom)?;
-    let verdict = parsed.verdict(Some((options.vendor, options.devices[0])));
-    if common.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({ "output": output.display().to_string(), "size": rom.len(), "rom": parsed, "verdict": verdict })
-            )?
-        );
-    } else {
-        print_rom(
-            output,
-            &parsed,
-            &verdict,
-            Some((options.vendor, options.devices[0])),
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn list_volumes(common: &Common, vols: &[Volume]) -> anyhow::Result<ExitCode> {
-    let errors: Vec<String> = vols
-        .iter()
-        .flat_map(|v| v.errors())
-        .map(|e| e.to_string())
-        .collect();
-    if common.json {
-        let files: Vec<serde_json::Value> = vols
-            .iter()
-            .flat_map(|v| v.all_files())
-            .map(|f| {
-                json!({
-                    "guid": f.name, "type": f.file_type, "type_name": file_type_name(f.file_type),
-                    "name": f.ui_name(), "size": f.size, "pe32_size": f.pe32().map(<[u8]>::len),
-                    "state": f.state, "location": f.location,
-                })
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({ "volumes": vols, "files": files, "errors": errors })
-            )?
-        );
-    } else {
-        for v in vols {
-            print_volume(v, 0);
-        }
-        for e in &errors {
-            println!("error: {e}");
-        }
-    }
-    Ok(if errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(3)
-    })
-}
-
-fn print_volume(v: &Volume, depth: usize) {
-    let pad = "  ".repeat(depth);
-    println!(
-        "{pad}volume {}: {:#x} bytes, file system {}{}",
-        v.location,
-        v.length,
-        v.file_system,
-        v.name.map(|n| format!(", name {n}")).unwrap_or_default()
-    );
-    for f in &v.files {
-        println!(
-            "{pad}  {} {:<16} {:<24} {:>8}{}",
-            f.name,
-            file_type_name(f.file_type),
-            f.ui_name().unwrap_or_default(),
-            f.size,
-            f.pe32()
-                .map(|p| format!("  PE32 {} bytes", p.len()))
-                .unwrap_or_default()
-        );
-        for nested in f.volumes() {
-            print_volume(nested, depth + 2);
-        }
-    }
-}
-
-fn extract_guid(
-    common: &Common,
-    vols: &[Volume],
-    guid: Guid,
-    out: &Path,
-) -> anyhow::Result<ExitCode> {
-    let Some(file) = find_file(vols, guid) else {
-        bail!("no file {guid} in the firmware");
-    };
-    let (bytes, what) = match file.pe32() {
-        Some(pe) => (pe.to_vec(), "PE32 body"),
-        None if !file.raw.is_empty() => (file.raw.clone(), "raw data"),
-        None => match file.leaves().first() {
-            Some(s) => (s.data.clone(), "first section"),
-            None => bail!("file {guid} has no PE32 section or data"),
-        },
-    };
-    write(out, &bytes)?;
-    if common.json {
-        println!(
-            "{}",
-            json!({ "guid": guid, "output": out.display().to_string(), "what": what, "size": bytes.len() })
-        );
-    } else {
-        println!(
-            "{guid}: wrote {what} ({} bytes) to {}",
-            bytes.len(),
-            out.display()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::from(3)
 }
 
 fn extract_dir(common: &Common, vols: &[Volume], dir: &Path) -> anyhow::Result<ExitCode> {
     let g = graphics_in(vols);
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let mut written = Vec::new();
-    for (list, name) in [
-        (&g.gop, "gop.efi"),
-        (&g.vbt, "vbt.bin"),
-        (&g.vbios, "vbios.rom"),
-    ] {
-        if let Some(best) = list.first() {
-            let path = dir.join(name);
-            write(&path, &best.bytes)?;
-            written.push(path.display().to_string());
-        }
+    for (name, part) in g.files() {
+        let path = dir.join(name);
+        write(&path, &part.bytes)?;
+        written.push(path.display().to_string());
     }
     let report = json!({ "written": written, "graphics": g });
-    write(
-        &dir.join("report.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    if common.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        for (list, what) in [(&g.gop, "GOP"), (&g.vbt, "VBT"), (&g.vbios, "VBIOS")] {
-            if list.is_empty() {
-                println!("{what}: not found");
-            }
-            for (n, p) in list.iter().enumerate() {
-                println!(
-                    "{what}{}: {} bytes from file {} at {}{}; by {}",
-                    if n == 0 { "" } else { " (also)" },
-                    p.size,
-                    p.file,
-                    p.location,
-                    p.label
-                        .as_deref()
-                        .map(|l| format!(" [{l}]"))
-                        .unwrap_or_default(),
-                    p.identified_by.join(", ")
-                );
-            }
-        }
-        for w in &written {
-            println!("wrote {w}");
-        }
-    }
-    Ok(if written.is_empty() {
-        ExitCode::from(3)
-    } else {
-        ExitCode::SUCCESS
-    })
+    let pretty = serde_json::to_string_pretty(&report)?;
+    write(&dir.join("report.json"), pretty.as_bytes())?;
+    render(common, &report, || {
+        let mut lines = text::graphics(&g);
+        lines.extend(written.iter().map(|w| format!("wrote {w}")));
+        lines
+    })?;
+    Ok(ExitCode::from(if written.is_empty() { 3 } else { 0 }))
 }
 
 fn extract_rom(
@@ -555,61 +264,31 @@ fn extract_rom(
 ) -> anyhow::Result<ExitCode> {
     let g = graphics_in(vols);
     let Some(gop) = g.gop.first() else {
-        report_error(common, out, "no Intel GOP driver found in the firmware");
-        return Ok(ExitCode::from(3));
+        let no_gop = "no Intel GOP driver found in the firmware";
+        return Ok(report_error(common, out, no_gop));
     };
-    let mut inputs = Vec::new();
+    let mut drivers = Vec::new();
     for f in efi {
-        inputs.push(Input::Efi {
-            name: f.display().to_string(),
-            bytes: read(f)?,
-        });
+        let (name, bytes) = (f.display().to_string(), read(f)?);
+        drivers.push(Input::Efi { name, bytes });
     }
-    inputs.push(Input::Efi {
-        name: format!("GOP from file {}", gop.file),
-        bytes: gop.bytes.clone(),
-    });
-    let rom = build(&BuildOptions::new(vendor, device), &inputs)?;
-    if let Err(reason) = vfiokit_vbios::check_romfile(&rom, vendor, device) {
-        report_error(
-            common,
-            out,
-            &format!("the built ROM would not load: {reason}"),
-        );
-        return Ok(ExitCode::from(3));
-    }
-    write(out, &rom)?;
-    let parsed = Rom::parse(&rom)?;
-    let verdict = parsed.verdict(Some((vendor, device)));
-    let mut notes = Vec::new();
-    if efi.is_empty() && vendor == 0x8086 {
-        notes.push(
-            "the GOP alone shows no picture in OVMF on a passed-through iGPU: it needs IgdAssignmentDxe and \
-             PlatformGopPolicy (VfioIgdPkg) in the same ROM; pass them with --efi"
-                .to_string(),
-        );
-    }
-    if common.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &json!({ "output": out.display().to_string(), "gop": gop, "rom": parsed, "verdict": verdict, "notes": notes })
-            )?
-        );
-    } else {
-        println!(
-            "GOP: {} bytes from file {}{}",
-            gop.size,
-            gop.file,
-            gop.label
-                .as_deref()
-                .map(|l| format!(" [{l}]"))
-                .unwrap_or_default()
-        );
-        print_rom(out, &parsed, &verdict, Some((vendor, device)));
-        for n in notes {
-            println!("note: {n}");
-        }
-    }
+    let r = match gop_rom(gop, vendor, device, drivers) {
+        Err(e @ Error::Unloadable(_)) => return Ok(report_error(common, out, &e.to_string())),
+        r => r?,
+    };
+    write(out, &r.bytes)?;
+    let notes = Vec::from_iter(
+        r.gop_alone
+            .then(|| format!("{GOP_ALONE}; pass them with --efi")),
+    );
+    let name = out.display().to_string();
+    let value =
+        json!({ "output": name, "gop": gop, "rom": r.rom, "verdict": r.verdict, "notes": notes });
+    render(common, &value, || {
+        let mut lines = vec![text::gop(gop)];
+        lines.extend(text::rom(&name, &r.rom, &r.verdict, Some((vendor, device))));
+        lines.extend(notes.iter().map(|n| format!("note: {n}")));
+        lines
+    })?;
     Ok(ExitCode::SUCCESS)
 }

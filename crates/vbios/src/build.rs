@@ -1,6 +1,7 @@
 //! Building option ROMs from EFI drivers and legacy images, byte for byte as EDK2's `EfiRom`.
 
 use crate::error::Error;
+use crate::ids::{parse_class_code, parse_hex16};
 use crate::pe::pe_info;
 use crate::rom::{CODE_TYPE_EFI, UNIT};
 
@@ -37,6 +38,31 @@ impl BuildOptions {
             pci23: false,
         }
     }
+
+    /// Options from ids as typed, in hex (`8086`, `0x3e92`; see [`crate::parse_hex16`]): the
+    /// vendor, the device ids, the class code (default 000000) and code revision (default 0).
+    /// `no_last` and `pci23` are off. The first id that does not parse is the error.
+    pub fn parse<S: AsRef<str>>(
+        vendor: &str,
+        devices: &[S],
+        class_code: Option<&str>,
+        code_revision: Option<&str>,
+    ) -> Result<BuildOptions, Error> {
+        Ok(BuildOptions {
+            vendor: parse_hex16(vendor, "vendor id")?,
+            devices: devices
+                .iter()
+                .map(|d| parse_hex16(d.as_ref(), "device id"))
+                .collect::<Result<_, _>>()?,
+            class_code: class_code.map(parse_class_code).transpose()?.unwrap_or(0),
+            code_revision: code_revision
+                .map(|r| parse_hex16(r, "code revision"))
+                .transpose()?
+                .unwrap_or(0),
+            no_last: false,
+            pci23: false,
+        })
+    }
 }
 
 /// One input file of a build, in ROM order.
@@ -60,6 +86,18 @@ pub enum Input {
 }
 
 impl Input {
+    /// An input told apart by content, as EfiRom's `-e`/`-b` would be chosen: `MZ` is an EFI
+    /// driver, `55 AA` a legacy image; anything else is an error naming `name`.
+    pub fn from_bytes(name: String, bytes: Vec<u8>) -> Result<Input, Error> {
+        match bytes.get(..2) {
+            Some(b"MZ") => Ok(Input::Efi { name, bytes }),
+            Some([0x55, 0xAA]) => Ok(Input::Legacy { name, bytes }),
+            _ => Err(Error::Input(format!(
+                "{name}: neither an EFI driver (MZ) nor a legacy option ROM (55 AA)"
+            ))),
+        }
+    }
+
     fn name(&self) -> &str {
         match self {
             Input::Efi { name, .. } | Input::Legacy { name, .. } => name,
@@ -214,4 +252,47 @@ fn legacy_image(file: &[u8], last: bool) -> Result<Vec<u8>, String> {
     }
     out.resize(total, 0xFF);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_ids_in_order_with_efirom_defaults() {
+        let o = BuildOptions::parse("8086", &["0x3e92", "3E91"], None, None).unwrap();
+        assert_eq!(
+            o,
+            BuildOptions {
+                devices: vec![0x3e92, 0x3e91],
+                ..BuildOptions::new(0x8086, 0x3e92)
+            }
+        );
+        let o = BuildOptions::parse("8086", &["3e92"], Some("030000"), Some("0x12")).unwrap();
+        assert_eq!((o.class_code, o.code_revision), (0x030000, 0x12));
+        // The vendor is read first, the revision last.
+        let e = BuildOptions::parse("xyz", &["zz"], Some("zz"), Some("zz")).unwrap_err();
+        assert_eq!(e.to_string(), r#"invalid vendor id "xyz": expected hex"#);
+        let e = BuildOptions::parse("8086", &["3e92", "zz"], Some("zz"), None).unwrap_err();
+        assert_eq!(e.to_string(), r#"invalid device id "zz": expected hex"#);
+        let e = BuildOptions::parse("8086", &["3e92"], Some("zz"), Some("zz")).unwrap_err();
+        assert_eq!(e.to_string(), r#"invalid class code "zz": expected hex"#);
+        let e = BuildOptions::parse::<&str>("8086", &[], None, Some("1g")).unwrap_err();
+        assert_eq!(e.to_string(), r#"invalid code revision "1g": expected hex"#);
+    }
+
+    #[test]
+    fn inputs_are_told_apart_by_their_first_two_bytes() {
+        let efi = Input::from_bytes("a.efi".into(), b"MZ..".to_vec()).unwrap();
+        assert!(matches!(efi, Input::Efi { ref name, .. } if name == "a.efi"));
+        let legacy = Input::from_bytes("b.rom".into(), vec![0x55, 0xAA, 1]).unwrap();
+        assert!(matches!(legacy, Input::Legacy { .. }));
+        for bad in [&b""[..], b"M", b"\x55\xab", b"hello"] {
+            let e = Input::from_bytes("x".into(), bad.to_vec()).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                "x: neither an EFI driver (MZ) nor a legacy option ROM (55 AA)"
+            );
+        }
+    }
 }

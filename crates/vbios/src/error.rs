@@ -47,6 +47,12 @@ pub enum Error {
     /// Bad input to [`crate::build`] or an id that does not parse.
     #[error("{0}")]
     Input(String),
+    /// Something asked for is not in the firmware (a file GUID, a file's data).
+    #[error("{0}")]
+    Missing(String),
+    /// A ROM was built but OVMF would not load it, and why ([`crate::gop_rom`]).
+    #[error("the built ROM would not load: {0}")]
+    Unloadable(String),
 }
 
 /// Formats an offset the way every error names it.

@@ -2,11 +2,12 @@
 
 use serde::Serialize;
 
+use crate::build::{BuildOptions, Input, build};
 use crate::bytes::{find, utf16};
 use crate::error::Error;
-use crate::firmware::{File, FileState, Volume, volumes};
+use crate::firmware::{File, FileState, Volume, file_type_name, volumes};
 use crate::guid::{Guid, known};
-use crate::rom::{CODE_TYPE_X86, Rom, label_pe};
+use crate::rom::{CODE_TYPE_X86, Rom, Verdict, check_romfile, label_pe};
 
 /// One graphics binary found in firmware.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,6 +38,21 @@ pub struct Graphics {
     pub vbt: Vec<Part>,
     /// Legacy Intel VBIOS option ROMs (`55 AA`, PCIR 8086, class 030000, x86 code).
     pub vbios: Vec<Part>,
+}
+
+impl Graphics {
+    /// The best part of each kind with the file name it gets in a directory: `gop.efi`,
+    /// `vbt.bin`, `vbios.rom`, in that order, for the kinds that were found.
+    pub fn files(&self) -> Vec<(&'static str, &Part)> {
+        [
+            ("gop.efi", &self.gop),
+            ("vbt.bin", &self.vbt),
+            ("vbios.rom", &self.vbios),
+        ]
+        .into_iter()
+        .filter_map(|(name, list)| list.first().map(|p| (name, p)))
+        .collect()
+    }
 }
 
 fn guid_reason(g: Guid) -> Option<&'static str> {
@@ -166,4 +182,133 @@ pub fn find_file(vols: &[Volume], guid: Guid) -> Option<&File> {
     vols.iter()
         .flat_map(|v| v.all_files())
         .find(|f| f.name == guid)
+}
+
+/// A firmware image's files, flat: every FFS file of every volume, nested ones included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listing<'a> {
+    /// The volumes, as parsed.
+    pub volumes: &'a [Volume],
+    /// Their files, in order.
+    pub files: Vec<FileEntry>,
+    /// What stopped the walk of a volume or file, anywhere.
+    pub errors: Vec<String>,
+}
+
+/// One FFS file of a [`Listing`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileEntry {
+    /// The file's name GUID.
+    pub guid: Guid,
+    /// `EFI_FV_FILETYPE_*`.
+    #[serde(rename = "type")]
+    pub file_type: u8,
+    /// [`file_type_name`] of it.
+    pub type_name: String,
+    /// The user-interface name, when there is one.
+    pub name: Option<String>,
+    /// Size including the header.
+    pub size: usize,
+    /// Length of the PE32 section, when there is one.
+    pub pe32_size: Option<usize>,
+    /// Valid, deleted, …
+    pub state: FileState,
+    /// Where its header starts.
+    pub location: String,
+}
+
+/// Lists the files of the volumes; the listing's errors are every volume's and file's.
+pub fn listing(vols: &[Volume]) -> Listing<'_> {
+    let files = vols
+        .iter()
+        .flat_map(|v| v.all_files())
+        .map(|f| FileEntry {
+            guid: f.name,
+            file_type: f.file_type,
+            type_name: file_type_name(f.file_type),
+            name: f.ui_name(),
+            size: f.size,
+            pe32_size: f.pe32().map(<[u8]>::len),
+            state: f.state,
+            location: f.location.clone(),
+        })
+        .collect();
+    let errors = vols
+        .iter()
+        .flat_map(|v| v.errors())
+        .map(|e| e.to_string())
+        .collect();
+    Listing {
+        volumes: vols,
+        files,
+        errors,
+    }
+}
+
+/// The data of one FFS file, and which data it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Body {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// `PE32 body`, `raw data` (a file without sections) or `first section`.
+    pub what: &'static str,
+}
+
+/// The data of the file named `guid`: its PE32 body, else its raw data, else its first leaf
+/// section. [`Error::Missing`] when there is no such file or it holds nothing.
+pub fn file_body(vols: &[Volume], guid: Guid) -> Result<Body, Error> {
+    let Some(file) = find_file(vols, guid) else {
+        return Err(Error::Missing(format!("no file {guid} in the firmware")));
+    };
+    let (bytes, what) = match file.pe32() {
+        Some(pe) => (pe.to_vec(), "PE32 body"),
+        None if !file.raw.is_empty() => (file.raw.clone(), "raw data"),
+        None => match file.leaves().first() {
+            Some(s) => (s.data.clone(), "first section"),
+            None => {
+                return Err(Error::Missing(format!(
+                    "file {guid} has no PE32 section or data"
+                )));
+            }
+        },
+    };
+    Ok(Body { bytes, what })
+}
+
+/// What OVMF needs besides the GOP to show a picture on a passed-through Intel iGPU.
+pub const GOP_ALONE: &str = "the GOP alone shows no picture in OVMF on a passed-through iGPU: it \
+    needs IgdAssignmentDxe and PlatformGopPolicy (VfioIgdPkg) in the same ROM";
+
+/// A ROM built around a GOP driver, verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GopRom {
+    /// The ROM.
+    pub bytes: Vec<u8>,
+    /// It, parsed.
+    pub rom: Rom,
+    /// What OVMF and SeaBIOS would load from it for the device.
+    pub verdict: Verdict,
+    /// The GOP is the only driver and the device is Intel's: see [`GOP_ALONE`].
+    pub gop_alone: bool,
+}
+
+/// Builds a ROM for `vendor:device` holding `drivers` (EFI drivers, in order) and then the GOP,
+/// and verifies that OVMF would load it: [`Error::Unloadable`] when it would not.
+pub fn gop_rom(gop: &Part, vendor: u16, device: u16, drivers: Vec<Input>) -> Result<GopRom, Error> {
+    let gop_alone = drivers.is_empty() && vendor == 0x8086;
+    let mut inputs = drivers;
+    inputs.push(Input::Efi {
+        name: format!("GOP from file {}", gop.file),
+        bytes: gop.bytes.clone(),
+    });
+    let bytes = build(&BuildOptions::new(vendor, device), &inputs)?;
+    check_romfile(&bytes, vendor, device).map_err(Error::Unloadable)?;
+    let rom = Rom::parse(&bytes)?;
+    let verdict = rom.verdict(Some((vendor, device)));
+    Ok(GopRom {
+        bytes,
+        rom,
+        verdict,
+        gop_alone,
+    })
 }

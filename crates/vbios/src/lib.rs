@@ -13,10 +13,14 @@
 //! | item | does |
 //! |---|---|
 //! | [`Rom::parse`], [`Rom::verdict`], [`check_romfile`] | walk images by their length, check headers, PCIR 2.x/3.0, checksums, EFI header against the PE; what OVMF and SeaBIOS would load |
+//! | [`check`], [`Check`], [`Firmware`] | a ROM judged for a device by the firmware that decides |
+//! | [`text`] | reports as lines for people: a ROM and its verdict, firmware volumes, graphics found |
 //! | [`rom_parser_lines`] | the lines `rom-parser` prints for the same file |
+//! | [`parse_hex16`], [`parse_vid_did`], [`parse_class_code`] | ids as typed: `0x8086`, `8086:3e92`, `030000` |
 //! | [`build`], [`BuildOptions`], [`Input`] | `EfiRom -f … -i … -e … -b …`, byte for byte, uncompressed |
 //! | [`volumes`], [`Volume`], [`File`], [`Section`] | firmware volumes found anywhere in a blob, FFS2/FFS3 files, sections (EFI/Tiano, LZMA, LZMA+x86, nested volumes) |
-//! | [`extract_graphics`], [`Graphics`] | the GOP, VBT and VBIOS, by known GUIDs and by content |
+//! | [`listing`], [`file_body`] | every file of a firmware image, flat; one file's data by GUID |
+//! | [`extract_graphics`], [`Graphics`], [`gop_rom`] | the GOP, VBT and VBIOS, by known GUIDs and by content; a verified ROM around the GOP |
 //! | [`decompress`] | EFI/Tiano (EDK2's algorithm, reimplemented), LZMA, x86 BCJ |
 //!
 //! The crate is pure: bytes in, results out; no file or sysfs access. Every length and offset read
@@ -52,19 +56,27 @@
 
 mod build;
 mod bytes;
+mod check;
 pub mod decompress;
 mod error;
 mod extract;
 pub mod firmware;
 mod guid;
+mod ids;
 pub mod pe;
 mod rom;
+pub mod text;
 
 pub use build::{BuildOptions, Input, MAX_ROM_SIZE, build};
+pub use check::{Check, Firmware, check};
 pub use error::Error;
-pub use extract::{Graphics, Part, extract_graphics, find_file, graphics_in, is_intel_vbios};
+pub use extract::{
+    Body, FileEntry, GOP_ALONE, GopRom, Graphics, Listing, Part, extract_graphics, file_body,
+    find_file, gop_rom, graphics_in, is_intel_vbios, listing,
+};
 pub use firmware::{File, FileState, Section, Volume, file_type_name, section_type_name, volumes};
 pub use guid::{Guid, known};
+pub use ids::{parse_class_code, parse_hex16, parse_vid_did};
 pub use rom::{
     CODE_TYPE_EFI, CODE_TYPE_X86, DECOMPRESS_LIMIT, EFI_SIGNATURE, Header, Image, Load, Pcir, Rom,
     UNIT, Verdict, check_romfile, code_type_name, explain_rom_signature, rom_parser_lines,

@@ -363,6 +363,20 @@ impl Load {
     }
 }
 
+/// `loads image 0`, `loads images 0, 2`, `loads nothing: <reason>`.
+impl std::fmt::Display for Load {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Load::Loads { images } => {
+                let s = if images.len() == 1 { "" } else { "s" };
+                let list: Vec<String> = images.iter().map(usize::to_string).collect();
+                write!(f, "loads image{s} {}", list.join(", "))
+            }
+            Load::Not { reason } => write!(f, "loads nothing: {reason}"),
+        }
+    }
+}
+
 /// The verdict on a ROM: OVMF, SeaBIOS, and informational notes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
