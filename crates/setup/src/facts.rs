@@ -98,6 +98,8 @@ pub struct HostFacts {
     pub roms: BTreeMap<String, Vec<u8>>,
     /// What could not be read besides the host scan's own problems, each naming its file.
     pub problems: Vec<String>,
+    /// Booted by UEFI (`/sys/firmware/efi` exists); `None` when the root has no `/sys/firmware`.
+    pub uefi: Option<bool>,
 }
 
 /// `(major, minor)` of a release such as `6.8.12-11-pve`.
@@ -206,6 +208,10 @@ impl HostFacts {
             hostname,
             roms,
             problems,
+            uefi: root
+                .path("sys/firmware")
+                .is_dir()
+                .then(|| root.path("sys/firmware/efi").is_dir()),
         })
     }
 

@@ -36,6 +36,7 @@
 
 mod edit;
 mod facts;
+pub mod gpu;
 pub mod host;
 pub mod inspect;
 pub mod mapping;
