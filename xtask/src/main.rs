@@ -133,6 +133,12 @@ enum Command {
         /// The iGPU's ROM file, under /usr/share/kvm.
         #[arg(long, value_name = "NAME")]
         romfile: Option<String>,
+        /// Make this passed display controller the VM's display (x-vga=1, vga: none).
+        #[arg(long, value_name = "ADDR")]
+        primary: Option<vfiokit_pci::PciAddress>,
+        /// A ROM file under /usr/share/kvm for a passed device (romfile=); repeat for each.
+        #[arg(long = "rom", value_name = "ADDR=FILE", num_args = 1..)]
+        roms: Vec<vfiokit_setup::gpu::RomArg>,
         /// Copy smbios1 and vmgenid from this config (keeps a cloned Windows licensed).
         #[arg(long, value_name = "FILE")]
         clone_from: Option<PathBuf>,
@@ -289,6 +295,8 @@ fn main() -> ExitCode {
             devices,
             usb,
             romfile,
+            primary,
+            roms,
             clone_from,
             mapping,
             apply,
@@ -303,6 +311,8 @@ fn main() -> ExitCode {
                 romfile,
                 clone_from: None,
                 mapping,
+                primary,
+                roms,
             },
             clone_from,
             apply,

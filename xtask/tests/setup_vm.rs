@@ -231,7 +231,8 @@ fn a_device_gets_the_next_free_hostpci_in_sorted_place() {
     let made = fs::read_to_string(dir.path().join("etc/pve/qemu-server/200.conf")).unwrap();
     assert_eq!(
         made,
-        "hostpci0: 0000:00:1f.6\nhostpci1: 0000:01:00.0\nmemory: 2048\nname: t\n"
+        // The dGPU and its HDMI audio share a group: the whole slot, function-less (i440fx: no pcie).
+        "hostpci0: 0000:00:1f.6\nhostpci1: 0000:01:00\nmemory: 2048\nname: t\n"
     );
 }
 
@@ -396,4 +397,48 @@ fn two_identical_receivers_are_redirected_by_port() {
         "8087:0aaa",
     ]);
     assert!(out.starts_with("nothing to do"), "{out}");
+}
+
+#[test]
+fn gpu_flags_reproduce_the_780m_authors_entries() {
+    let (dir, root) = copy_recorded("minisforum-um880pro/fresh").unwrap();
+    let conf = dir.path().join("etc/pve/qemu-server/100.conf");
+    let root_arg = root.root().to_str().unwrap();
+    let args = [
+        "setup-vm",
+        "--root",
+        root_arg,
+        "--vmid",
+        "100",
+        "--device",
+        "c5:00.0",
+        "c5:00.1",
+        "--primary",
+        "c5:00.0",
+        "--rom",
+        "c5:00.0=vbios_1002_1900.bin",
+        "--rom",
+        "c5:00.1=AMDGopDriver_8845hs.rom",
+    ];
+    let (code, out, err) = vfiokit(&[&args[..], &["--apply"]].concat());
+    assert_eq!(code, 0, "{err}\n{out}");
+    let made = VmConfig::parse(&fs::read_to_string(&conf).unwrap());
+    assert_eq!(
+        made.get("hostpci0"),
+        Some("0000:c5:00.0,pcie=1,x-vga=1,romfile=vbios_1002_1900.bin")
+    );
+    assert_eq!(
+        made.get("hostpci1"),
+        Some("0000:c5:00.1,pcie=1,romfile=AMDGopDriver_8845hs.rom")
+    );
+    // Idempotent; an absolute ROM path is refused (exit 3); a bad --rom is a usage error.
+    let (code, out, _) = vfiokit(&args);
+    assert_eq!(code, 0);
+    assert!(out.contains("already set up"), "{out}");
+    let mut bad = args.to_vec();
+    bad[11] = "c5:00.0=/root/vbios.bin";
+    let (code, _, err) = vfiokit(&bad);
+    assert_eq!(code, 3, "{err}");
+    bad[11] = "c5:00.0";
+    assert_eq!(vfiokit(&bad).0, 2);
 }

@@ -103,6 +103,8 @@ pub struct HostFacts {
     pub kernel_log: Option<(String, String)>,
     /// What could not be read besides the host scan's own problems, each naming its file.
     pub problems: Vec<String>,
+    /// Booted by UEFI (`/sys/firmware/efi` exists); `None` when the root has no `/sys/firmware`.
+    pub uefi: Option<bool>,
 }
 
 /// `(major, minor)` of a release such as `6.8.12-11-pve`.
@@ -213,6 +215,10 @@ impl HostFacts {
             roms,
             kernel_log,
             problems,
+            uefi: root
+                .path("sys/firmware")
+                .is_dir()
+                .then(|| root.path("sys/firmware/efi").is_dir()),
         })
     }
 

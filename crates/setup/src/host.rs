@@ -58,6 +58,7 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<Host
     }
     let mut docs = Docs::new(facts);
     plan_cmdline(facts, &mut docs)?;
+    crate::gpu::plan_framebuffer(facts, &assessment, &mut docs)?;
     plan_modules(facts, &mut docs)?;
     plan_modprobe(facts, &assessment, &mut docs)?;
     // The fixes of every stale or harmful line, except for devices the user gives away now.

@@ -37,6 +37,7 @@
 mod edit;
 pub mod explain;
 mod facts;
+pub mod gpu;
 pub mod host;
 pub mod inspect;
 pub mod mapping;

@@ -66,6 +66,16 @@ pub enum Fix {
         /// The reason shown in the plan.
         why: String,
     },
+    /// Add `key=value` to the boot loader's command line (into the comma list of
+    /// `initcall_blacklist`; `video=` as a parameter of its own).
+    AddCmdlineParam {
+        /// The parameter.
+        key: String,
+        /// Its value.
+        value: String,
+        /// The reason shown in the plan.
+        why: String,
+    },
 }
 
 /// One thing wrong with the host.
@@ -93,7 +103,7 @@ pub struct Finding {
 }
 
 impl Finding {
-    fn new(
+    pub(crate) fn new(
         check: &'static str,
         severity: Severity,
         message: impl Into<String>,
@@ -111,13 +121,13 @@ impl Finding {
         }
     }
 
-    fn at(mut self, path: impl Into<PathBuf>, line: Option<usize>) -> Finding {
+    pub(crate) fn at(mut self, path: impl Into<PathBuf>, line: Option<usize>) -> Finding {
         self.path = Some(path.into());
         self.line = line;
         self
     }
 
-    fn fixed_by(mut self, edit: Fix) -> Finding {
+    pub(crate) fn fixed_by(mut self, edit: Fix) -> Finding {
         self.fixable = true;
         self.edit = Some(edit);
         self
@@ -224,6 +234,11 @@ pub static RULES: &[Rule] = &[
         detect: vm_device_host_driver,
     },
     Rule {
+        id: "boot-framebuffer",
+        severity: Severity::Error,
+        detect: crate::gpu::boot_framebuffer,
+    },
+    Rule {
         id: "mapping-invalid",
         severity: Severity::Error,
         detect: crate::mapping::invalid_entries,
@@ -298,6 +313,13 @@ pub(crate) fn apply_fixes<'f>(
                     }
                 })?;
             }
+            Fix::AddCmdlineParam { key, value, why } => {
+                docs.cmdline(|c, reasons| {
+                    if crate::gpu::add_param(c, key, value) {
+                        reasons.push(why.clone());
+                    }
+                })?;
+            }
         }
     }
     Ok(())
@@ -311,7 +333,7 @@ fn is_boot_noise(word: &str) -> bool {
 }
 
 /// The command line the boot loader will boot next, as written in its configuration.
-fn configured_cmdline(facts: &HostFacts) -> Option<(PathBuf, Cmdline)> {
+pub(crate) fn configured_cmdline(facts: &HostFacts) -> Option<(PathBuf, Cmdline)> {
     let file = facts.boot_cmdline.as_ref()?;
     let text = file.get().ok()??;
     let cmdline = match facts.boot_loader {

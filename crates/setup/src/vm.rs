@@ -37,6 +37,10 @@ pub struct Request {
     pub clone_from: Option<(PathBuf, String)>,
     /// A cluster resource mapping to use instead of host addresses.
     pub mapping: Option<String>,
+    /// The passed display controller that becomes the VM's display (`x-vga=1`, `vga: none`).
+    pub primary: Option<PciAddress>,
+    /// ROM files (under /usr/share/kvm) for passed devices: `romfile=` on their entries.
+    pub roms: Vec<crate::gpu::RomArg>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -233,6 +237,10 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
             return Err(Error::NoDevice(addr));
         }
     }
+    let entries = crate::gpu::entries(host, &req.devices);
+    if let Some(r) = crate::gpu::check_request(host, req, &entries)? {
+        return Ok(Err(r));
+    }
 
     // Safety first: the same assessment as setup-host.
     let mut pci: Vec<PciAddress> = req.igd.iter().copied().collect();
@@ -350,7 +358,14 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
         let mut value =
             PropertyString::parse(config.get(&key).unwrap_or(&host_value), Some("host"));
         value.set("legacy-igd", "1");
-        if let Some(rom) = &req.romfile {
+        let igd_rom = req.romfile.clone().or_else(|| {
+            let igd = req.igd?;
+            req.roms
+                .iter()
+                .find(|r| r.device == igd)
+                .map(|r| r.file.clone())
+        });
+        if let Some(rom) = &igd_rom {
             value.set("romfile", rom);
             let rom_path = romfile_path(facts, rom);
             if let Some(bytes) = facts.rom(rom) {
@@ -406,11 +421,25 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
             "legacy IGD requires VGA mode to be 'none': the iGPU is the only display".into(),
             &mut reasons,
         );
-        let sets = [
+        let needs = match crate::gpu::igd_needs(device, version, config.get("bios") == Some("ovmf"))
+        {
+            Ok(n) => n,
+            Err(why) => {
+                return Ok(Err(Refusal::plain(format!(
+                    "refused: {label} in legacy mode would not start (QEMU {}.{} from {source}): {why}\n",
+                    version.0, version.1
+                ))));
+            }
+        };
+        let mut sets = vec![
             (format!("device.{key}.addr"), "02.0".to_string()),
             (format!("device.{key}.x-igd-gms"), "0x2".to_string()),
             (format!("device.{key}.x-igd-opregion"), "on".to_string()),
         ];
+        for (p, v) in &needs.props {
+            sets.push((format!("device.{key}.{p}"), v.to_string()));
+        }
+        notes.extend(needs.notes);
         let args = merge_args(config.get("args"), &sets)?;
         set(
             &mut config,
@@ -427,17 +456,38 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
         }
     }
 
-    for &addr in &req.devices {
-        if hostpci_for(&config, addr).is_none() {
-            let key = free_key(&config, "hostpci", 15)?;
-            set(
-                &mut config,
-                &key,
-                &addr.to_string(),
-                format!("passes {addr} to the VM"),
-                &mut reasons,
-            );
-        }
+    let q35 = config
+        .get("machine")
+        .map_or_else(|| Ok(Machine::default_for_missing()), Machine::parse)
+        .is_ok_and(|m| m.is_q35());
+    let ovmf = config.get("bios") == Some("ovmf");
+    for entry in &entries {
+        let existing = entry
+            .functions
+            .iter()
+            .find_map(|&f| hostpci_for(&config, f));
+        let key = match &existing {
+            Some(k) => k.clone(),
+            None => free_key(&config, "hostpci", 15)?,
+        };
+        let (value, why, more) =
+            match crate::gpu::entry_value(facts, req, entry, config.get(&key), q35, ovmf)? {
+                Ok(v) => v,
+                Err(r) => return Ok(Err(r)),
+            };
+        notes.extend(more);
+        set(&mut config, &key, &value, why, &mut reasons);
+    }
+    if let Some(p) = req.primary {
+        set(
+            &mut config,
+            "vga",
+            "none",
+            format!(
+                "{p} is the VM's display: no emulated VGA next to it (with `vga: std` Proxmox would keep the emulated one and the guest would boot on it)"
+            ),
+            &mut reasons,
+        );
     }
 
     if !req.usb.is_empty() {
