@@ -55,7 +55,7 @@ pub enum Error {
     #[error("not a Linux host root: {0}")]
     NotAHost(#[source] SysError),
     /// No PCI function at that address.
-    #[error("no PCI device {address} on this host (see `vfiokit inspect`)")]
+    #[error("no PCI device {address} on this host")]
     UnknownDevice {
         /// The address asked for.
         address: PciAddress,

@@ -209,6 +209,13 @@ fn a_variant_vfio_driver_keeps_the_group_viable() {
     fs::remove_file(wifi.join("driver")).unwrap();
     std::os::unix::fs::symlink("../../../bus/pci/drivers/iwl-vfio-pci", wifi.join("driver"))
         .unwrap();
+    // The kernel's uevent names the bound driver too, and the scan reads it first.
+    let uevent = fs::read_to_string(wifi.join("uevent")).unwrap();
+    fs::write(
+        wifi.join("uevent"),
+        uevent.replace("DRIVER=vfio-pci", "DRIVER=iwl-vfio-pci"),
+    )
+    .unwrap();
     let host = Host::scan(&root).unwrap();
     assert_eq!(
         host.device(addr("00:14.3")).unwrap().driver.as_deref(),
