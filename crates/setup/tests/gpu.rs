@@ -221,12 +221,13 @@ fn the_rtx_2060_is_one_function_less_entry() {
 
 #[test]
 fn setup_host_for_the_rtx_2060_binds_four_functions_and_releases_the_framebuffer() {
-    // Forced until the iommu fix stops calling 00:03.0 and 07:00.3 platform devices.
+    // Group 2 also holds AMD's driverless dummy host bridge 00:03.0 and the card's own USB-C
+    // function 07:00.3: collateral, not harm, so no --force-collateral is needed.
     let (_dir, root) = copy_recorded("am4-rtx2060/fresh").unwrap();
     let facts = facts_of(&root);
     let req = host::Request {
         devices: vec![a("07:00.0")],
-        force_collateral: vec![a("00:03.0"), a("07:00.3")],
+        force_collateral: vec![],
     };
     let planned = host::plan(&facts, &req).unwrap().unwrap();
     let text = planned.plan.render();
@@ -252,6 +253,20 @@ fn setup_host_for_the_rtx_2060_binds_four_functions_and_releases_the_framebuffer
         !text.contains("amd_iommu") && !text.contains("intel_iommu"),
         "{text}"
     );
+}
+
+#[test]
+fn setup_vm_gives_the_rtx_2060_as_one_function_less_entry() {
+    let (_dir, root) = copy_recorded("am4-rtx2060/fresh").unwrap();
+    let facts = facts_of(&root);
+    let req = vm::Request {
+        vmid: 100,
+        devices: vec![a("07:00.0")],
+        ..Default::default()
+    };
+    let planned = vm::plan(&facts, &req).unwrap().unwrap();
+    let new = &planned.plan.files[0].new;
+    assert_eq!(hostpci_lines(new), ["hostpci0: 0000:07:00,pcie=1"], "{new}");
 }
 
 #[test]
