@@ -43,6 +43,8 @@ const LICENSES: &[&str] = &[
     "Unlicense",
     "Unicode-3.0",
     "BSD-3-Clause",
+    // An exception, not a license: `Apache-2.0 WITH LLVM-exception` (rustix, linux-raw-sys).
+    "LLVM-exception",
 ];
 const COMPLETIONS: &[(clap_complete::Shell, &str)] = &[
     (
@@ -466,14 +468,17 @@ fn crates(ws: &Path) -> anyhow::Result<String> {
         let license = license.trim_end_matches(" (*)");
         for id in license.split(|c: char| c == '(' || c == ')' || c.is_whitespace()) {
             ensure!(
-                id.is_empty() || id == "OR" || id == "AND" || LICENSES.contains(&id),
+                id.is_empty() || matches!(id, "OR" | "AND" | "WITH") || LICENSES.contains(&id),
                 "{name} {version} is under {id}: add its text to xtask/dist/copyright"
             );
         }
         let version = version.trim_start_matches('v');
         lines.push(format!(
             " {name} {version}: {}",
-            license.replace(" OR ", " or ").replace(" AND ", " and ")
+            license
+                .replace(" OR ", " or ")
+                .replace(" AND ", " and ")
+                .replace(" WITH ", " with ")
         ));
     }
     lines.sort();
