@@ -21,7 +21,7 @@ pub struct TextFile {
 }
 
 impl TextFile {
-    fn read(root: &SysRoot, rel: PathBuf, problems: &mut Vec<String>) -> TextFile {
+    pub(crate) fn read(root: &SysRoot, rel: PathBuf, problems: &mut Vec<String>) -> TextFile {
         let text = root.read_text_opt(&root.path(&rel)).map_err(|e| {
             problems.push(e.to_string());
             e.to_string()
@@ -103,6 +103,8 @@ pub struct HostFacts {
     pub kernel_log: Option<(String, String)>,
     /// What could not be read besides the host scan's own problems, each naming its file.
     pub problems: Vec<String>,
+    /// iGPU sharing (GVT-g, SR-IOV): the running kernel's modules, sysfsutils, mdev instances.
+    pub share: crate::share::ShareFacts,
 }
 
 /// `(major, minor)` of a release such as `6.8.12-11-pve`.
@@ -193,6 +195,7 @@ impl HostFacts {
             }
         }
         let kernel_log = kernel_log(root);
+        let share = crate::share::ShareFacts::gather(root, release.as_deref(), &mut problems);
         Ok(HostFacts {
             root: root.root().to_path_buf(),
             is_host: root.is_host(),
@@ -213,6 +216,7 @@ impl HostFacts {
             roms,
             kernel_log,
             problems,
+            share,
         })
     }
 

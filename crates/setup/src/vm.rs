@@ -37,6 +37,8 @@ pub struct Request {
     pub clone_from: Option<(PathBuf, String)>,
     /// A cluster resource mapping to use instead of host addresses.
     pub mapping: Option<String>,
+    /// Mediated devices (GVT-g vGPUs) to give: the parent and the type (`i915-GVTg_V5_4`).
+    pub mdev: Vec<(PciAddress, String)>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -240,6 +242,9 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
         }
     }
 
+    if let Some(r) = crate::share::check_vm_devices(facts, &req.devices) {
+        return Ok(Err(r));
+    }
     // Safety first: the same assessment as setup-host.
     let mut pci: Vec<PciAddress> = req.igd.iter().copied().collect();
     pci.extend(&req.devices);
@@ -273,6 +278,7 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
         for &addr in &pci {
             if let Some(d) = host.device(addr)
                 && !d.driver_is_vfio_safe()
+                && d.physfn.is_none()
                 && let Some(drv) = &d.driver
             {
                 notes.push(format!(
@@ -444,6 +450,19 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
                 &mut reasons,
             );
         }
+    }
+
+    if let Some(r) = crate::share::plan_vm(
+        facts,
+        req.vmid,
+        &req.devices,
+        &req.mdev,
+        &mut config,
+        &mut set,
+        &mut reasons,
+        &mut notes,
+    )? {
+        return Ok(Err(r));
     }
 
     if !req.usb.is_empty() {
