@@ -11,16 +11,31 @@ use crate::Common;
 /// Runs `inspect`. Exit 0 whenever the host could be read, with or without an IOMMU.
 pub fn run(common: &Common) -> anyhow::Result<ExitCode> {
     let root = common.open_root()?;
-    let host = Host::scan(&root)?;
+    let facts = vfiokit_setup::HostFacts::gather(&root)?;
+    let host = &facts.host;
     let aliases = vfiokit_pci::load_module_aliases(&root).unwrap_or_else(|e| {
         eprintln!("warning: {e}");
         None
     });
     if common.json {
-        let report = vfiokit_setup::inspect::report(&host, aliases.as_ref());
+        let report = vfiokit_setup::inspect::report_with_facts(&facts, aliases.as_ref());
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", human(&host, aliases.as_ref()));
+        print!("{}", human(host, aliases.as_ref()));
+        for d in &host.pci.devices {
+            let modes = vfiokit_setup::share::igpu_modes(&facts, d);
+            if !modes.is_empty() {
+                println!("\niGPU {} sharing modes:", d.address);
+            }
+            for m in modes {
+                let state = match (m.supported, m.missing.is_empty()) {
+                    (false, _) => format!("not supported: {}", m.missing.join("; ")),
+                    (true, true) => "ready".to_string(),
+                    (true, false) => format!("missing: {}", m.missing.join("; ")),
+                };
+                println!("  {}: {state}", m.mode);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

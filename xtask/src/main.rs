@@ -84,11 +84,17 @@ enum Command {
     /// modules, modprobe.d, initramfs. Refuses (exit 3) when the host would lose something it needs.
     SetupHost {
         /// A PCI function to give to a VM (`00:02.0`); repeat for several.
-        #[arg(long = "device", value_name = "ADDR", required = true, num_args = 1..)]
+        #[arg(long = "device", value_name = "ADDR", required_unless_present = "share", num_args = 1..)]
         devices: Vec<vfiokit_pci::PciAddress>,
         /// Accept losing this host-critical function along with a device; repeat for each one.
         #[arg(long = "force-collateral", value_name = "ADDR", num_args = 1..)]
         force_collateral: Vec<vfiokit_pci::PciAddress>,
+        /// Share the Intel iGPU with VMs instead of giving it away: GVT-g, or SR-IOV with --vfs.
+        #[arg(long, value_name = "ADDR", conflicts_with_all = ["devices", "force_collateral"])]
+        share: Option<vfiokit_pci::PciAddress>,
+        /// With --share: the number of SR-IOV virtual functions (gen 12 and later iGPUs).
+        #[arg(long, value_name = "N", requires = "share")]
+        vfs: Option<u16>,
         /// Write the files (and, on the root `/`, run the commands). Without it nothing changes.
         #[arg(long)]
         apply: bool,
@@ -149,6 +155,9 @@ enum Command {
         /// host addresses; a mapping of an Intel iGPU at 00:02.0 on every node is set up in legacy mode.
         #[arg(long, value_name = "ID")]
         mapping: Option<String>,
+        /// A GVT-g vGPU of the iGPU: ADDR=TYPE (`00:02.0=i915-GVTg_V5_4`); repeat for several.
+        #[arg(long, value_name = "ADDR=TYPE", num_args = 1.., value_parser = parse_mdev)]
+        mdev: Vec<(vfiokit_pci::PciAddress, String)>,
         /// Print the equivalent `qm set` command instead of a diff.
         #[arg(long, value_name = "FORMAT", value_parser = ["qm"])]
         print: Option<String>,
@@ -211,6 +220,17 @@ fn parse_node_path(s: &str) -> Result<(String, vfiokit_pci::PciAddress), String>
     ))
 }
 
+/// `ADDR=TYPE` of `--mdev`.
+fn parse_mdev(s: &str) -> Result<(vfiokit_pci::PciAddress, String), String> {
+    let (addr, ty) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected ADDR=TYPE, got {s:?}"))?;
+    let addr = addr
+        .parse()
+        .map_err(|e: vfiokit_pci::Error| e.to_string())?;
+    Ok((addr, ty.to_string()))
+}
+
 #[derive(Debug, Subcommand)]
 enum VmCommand {
     /// Check configs with Proxmox's rules and messages; exit 3 on errors. With --root, also
@@ -265,8 +285,17 @@ fn main() -> ExitCode {
         Command::SetupHost {
             devices,
             force_collateral,
+            share,
+            vfs,
             apply,
-        } => setup_cmd::setup_host(&cli.common, &devices, &force_collateral, apply),
+        } => match share {
+            Some(device) => setup_cmd::share_host(
+                &cli.common,
+                vfiokit_setup::share::Request { device, vfs },
+                apply,
+            ),
+            None => setup_cmd::setup_host(&cli.common, &devices, &force_collateral, apply),
+        },
         Command::Undo => setup_cmd::undo(&cli.common),
         Command::Verify { nodes, fix, apply } => setup_cmd::verify(&cli.common, &nodes, fix, apply),
         Command::Explain { files } => explain_cmd::run(&cli.common, &files),
@@ -299,6 +328,7 @@ fn main() -> ExitCode {
             roms,
             clone_from,
             mapping,
+            mdev,
             apply,
             print,
         } => setup_cmd::setup_vm(
@@ -313,6 +343,7 @@ fn main() -> ExitCode {
                 mapping,
                 primary,
                 roms,
+                mdev,
             },
             clone_from,
             apply,

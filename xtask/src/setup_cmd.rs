@@ -176,6 +176,35 @@ pub fn setup_host(
     )
 }
 
+/// `setup-host --share ADDR [--vfs N] [--apply]`.
+pub fn share_host(
+    common: &Common,
+    req: vfiokit_setup::share::Request,
+    apply: bool,
+) -> anyhow::Result<ExitCode> {
+    let (root, _lock) = begin(common, &[], apply)?;
+    let facts = HostFacts::gather(&root)?;
+    let plan = match vfiokit_setup::share::plan(&facts, &req)? {
+        Ok(p) => p,
+        Err(refusal) => return refused(common, &refusal),
+    };
+    let vfs = req.vfs.map(|n| format!(" --vfs {n}")).unwrap_or_default();
+    let command = format!("setup-host --share {}{vfs}", req.device);
+    finish(
+        common,
+        &root,
+        &plan,
+        apply,
+        &command,
+        &format!("the host is already set up to share {}", req.device),
+        Some(format!(
+            "plan for sharing {} (nothing is written without --apply):",
+            req.device
+        )),
+        json!({ "share": req.device.to_string(), "vfs": req.vfs }),
+    )
+}
+
 /// `undo`: restores the files of the last apply (or rolls back an interrupted one).
 pub fn undo(common: &Common) -> anyhow::Result<ExitCode> {
     let root = common.open_root()?;

@@ -30,6 +30,7 @@ pub(crate) struct Docs<'a> {
     boot: Option<Doc<BootDoc>>,
     modules: Option<Doc<ModulesFile>>,
     modprobe: BTreeMap<PathBuf, Doc<ModprobeConf>>,
+    sysfs: BTreeMap<PathBuf, Doc<crate::share::SysfsConf>>,
     /// Notes for the plan (parser problems, decisions).
     pub notes: Vec<String>,
 }
@@ -57,6 +58,7 @@ impl<'a> Docs<'a> {
             boot: None,
             modules: None,
             modprobe: BTreeMap::new(),
+            sysfs: BTreeMap::new(),
             notes: Vec::new(),
         }
     }
@@ -181,6 +183,49 @@ impl<'a> Docs<'a> {
         Ok(paths)
     }
 
+    /// The sysfsutils file `rel` (`etc/sysfs.conf`, `etc/sysfs.d/*.conf`; created when missing).
+    pub fn sysfs_conf(
+        &mut self,
+        rel: &PathBuf,
+    ) -> Result<(&mut crate::share::SysfsConf, &mut Vec<String>)> {
+        if !self.sysfs.contains_key(rel) {
+            let file = self.facts.share.sysfs_conf.iter().find(|f| &f.path == rel);
+            let old = match file {
+                Some(f) => f.get()?.map(str::to_string),
+                None => None,
+            };
+            let doc = crate::share::SysfsConf::parse(old.as_deref().unwrap_or(""));
+            self.sysfs.insert(
+                rel.clone(),
+                Doc {
+                    path: rel.clone(),
+                    old,
+                    doc,
+                    reasons: Vec::new(),
+                },
+            );
+        }
+        let d = self
+            .sysfs
+            .get_mut(rel)
+            .ok_or_else(|| Error::Invalid(rel.display().to_string()))?;
+        Ok((&mut d.doc, &mut d.reasons))
+    }
+
+    /// Every sysfsutils file of the host that exists (`etc/sysfs.conf`, `etc/sysfs.d/*.conf`).
+    pub fn all_sysfs_conf(&mut self) -> Result<Vec<PathBuf>> {
+        let mut paths = Vec::new();
+        for f in &self.facts.share.sysfs_conf {
+            if f.get()?.is_some() {
+                paths.push(f.path.clone());
+            }
+        }
+        for p in &paths {
+            self.sysfs_conf(p)?;
+        }
+        Ok(paths)
+    }
+
     /// The plan: one edit per changed file (boot, modules, modprobe.d by name), then
     /// `update-initramfs` when modules or modprobe.d changed, then the boot loader's command.
     pub fn into_plan(self) -> Plan {
@@ -205,6 +250,10 @@ impl<'a> Docs<'a> {
         for (_, d) in self.modprobe {
             let new = d.doc.render();
             initramfs |= d.old.as_deref() != Some(new.as_str());
+            plan.edit(d.path, d.old, new, d.reasons);
+        }
+        for (_, d) in self.sysfs {
+            let new = d.doc.render();
             plan.edit(d.path, d.old, new, d.reasons);
         }
         if initramfs {

@@ -21,7 +21,7 @@ pub struct TextFile {
 }
 
 impl TextFile {
-    fn read(root: &SysRoot, rel: PathBuf, problems: &mut Vec<String>) -> TextFile {
+    pub(crate) fn read(root: &SysRoot, rel: PathBuf, problems: &mut Vec<String>) -> TextFile {
         let text = root.read_text_opt(&root.path(&rel)).map_err(|e| {
             problems.push(e.to_string());
             e.to_string()
@@ -105,6 +105,8 @@ pub struct HostFacts {
     pub problems: Vec<String>,
     /// Booted by UEFI (`/sys/firmware/efi` exists); `None` when the root has no `/sys/firmware`.
     pub uefi: Option<bool>,
+    /// iGPU sharing (GVT-g, SR-IOV): the running kernel's modules, sysfsutils, mdev instances.
+    pub share: crate::share::ShareFacts,
 }
 
 /// `(major, minor)` of a release such as `6.8.12-11-pve`.
@@ -195,6 +197,7 @@ impl HostFacts {
             }
         }
         let kernel_log = kernel_log(root);
+        let share = crate::share::ShareFacts::gather(root, release.as_deref(), &mut problems);
         Ok(HostFacts {
             root: root.root().to_path_buf(),
             is_host: root.is_host(),
@@ -219,6 +222,7 @@ impl HostFacts {
                 .path("sys/firmware")
                 .is_dir()
                 .then(|| root.path("sys/firmware/efi").is_dir()),
+            share,
         })
     }
 

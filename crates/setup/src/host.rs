@@ -73,6 +73,7 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<Host
         &mut docs,
         findings.iter().filter_map(|f| f.edit.as_ref()).filter(keep),
     )?;
+    crate::share::clean_for_whole(facts, &assessment.members, &mut docs)?;
     let mut plan = docs.into_plan();
     for b in &assessment.bridges {
         plan.notes.push(format!(

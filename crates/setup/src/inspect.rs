@@ -129,6 +129,10 @@ pub struct DeviceJson<'a> {
     /// SR-IOV state, omitted when the device has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sriov: Option<SriovJson>,
+    /// For an Intel iGPU, its three modes (whole device, GVT-g, SR-IOV): supported, and what
+    /// the host lacks for each (extension; omitted for other devices and without host facts).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub igpu_modes: Vec<crate::share::ModeStatus>,
 }
 
 /// The ACS capability bits (lspci's `ACSCap`).
@@ -273,6 +277,7 @@ pub fn report<'a>(host: &'a Host, aliases: Option<&'a ModuleAliases>) -> Report<
                 num_vfs: s.num_vfs,
                 vfs: s.vfs.iter().map(ToString::to_string).collect(),
             }),
+            igpu_modes: Vec::new(),
         })
         .collect();
     let usb = host
@@ -310,4 +315,16 @@ pub fn report<'a>(host: &'a Host, aliases: Option<&'a ModuleAliases>) -> Report<
         usb,
         problems: host.all_problems(),
     }
+}
+
+/// The report of a host's facts: [`report`] plus what only the facts know (an iGPU's modes).
+pub fn report_with_facts<'a>(
+    facts: &'a crate::HostFacts,
+    aliases: Option<&'a ModuleAliases>,
+) -> Report<'a> {
+    let mut r = report(&facts.host, aliases);
+    for (dev, d) in r.devices.iter_mut().zip(&facts.host.pci.devices) {
+        dev.igpu_modes = crate::share::igpu_modes(facts, d);
+    }
+    r
 }

@@ -43,6 +43,7 @@ pub mod inspect;
 pub mod mapping;
 mod refusal;
 pub mod rules;
+pub mod share;
 pub mod vm;
 
 use std::path::PathBuf;

@@ -76,6 +76,22 @@ pub enum Fix {
         /// The reason shown in the plan.
         why: String,
     },
+    /// Remove one item from a comma list on the command line (`module_blacklist=xe`).
+    RemoveCmdlineListItem {
+        /// The parameter.
+        key: String,
+        /// The item.
+        item: String,
+        /// The reason shown in the plan.
+        why: String,
+    },
+    /// Remove an attribute's lines from `/etc/sysfs.conf` and `/etc/sysfs.d/*.conf`.
+    RemoveSysfsAttr {
+        /// The attribute relative to `/sys` (`devices/pci0000:00/0000:00:02.0/sriov_numvfs`).
+        attr: String,
+        /// The reason shown in the plan.
+        why: String,
+    },
 }
 
 /// One thing wrong with the host.
@@ -248,6 +264,46 @@ pub static RULES: &[Rule] = &[
         severity: Severity::Error,
         detect: kernel_log,
     },
+    Rule {
+        id: "gvt-cmdline",
+        severity: Severity::Error,
+        detect: crate::share::gvt_cmdline,
+    },
+    Rule {
+        id: "gvt-kvmgt",
+        severity: Severity::Error,
+        detect: crate::share::gvt_kvmgt,
+    },
+    Rule {
+        id: "gvt-no-mdev-types",
+        severity: Severity::Error,
+        detect: crate::share::gvt_no_mdev_types,
+    },
+    Rule {
+        id: "vm-mdev-unavailable",
+        severity: Severity::Error,
+        detect: crate::share::vm_mdev_unavailable,
+    },
+    Rule {
+        id: "sriov-numvfs-zero",
+        severity: Severity::Error,
+        detect: crate::share::sriov_numvfs_zero,
+    },
+    Rule {
+        id: "sriov-dkms-missing",
+        severity: Severity::Error,
+        detect: crate::share::sriov_dkms_missing,
+    },
+    Rule {
+        id: "sriov-vf-group",
+        severity: Severity::Error,
+        detect: crate::share::sriov_vf_group,
+    },
+    Rule {
+        id: "igpu-mode-conflict",
+        severity: Severity::Warning,
+        detect: crate::share::igpu_mode_conflict,
+    },
 ];
 
 /// Runs every rule of [`RULES`].
@@ -319,6 +375,21 @@ pub(crate) fn apply_fixes<'f>(
                         reasons.push(why.clone());
                     }
                 })?;
+            }
+            Fix::RemoveCmdlineListItem { key, item, why } => {
+                docs.cmdline(|c, reasons| {
+                    if c.remove_list_item(key, item) {
+                        reasons.push(why.clone());
+                    }
+                })?;
+            }
+            Fix::RemoveSysfsAttr { attr, why } => {
+                for path in docs.all_sysfs_conf()? {
+                    let (doc, reasons) = docs.sysfs_conf(&path)?;
+                    if doc.remove(attr) {
+                        reasons.push(why.clone());
+                    }
+                }
             }
         }
     }
@@ -624,7 +695,11 @@ fn vm_devices(facts: &HostFacts) -> Vec<VmDevice> {
     let mut out = Vec::new();
     for vm in facts.vms.iter().filter(|v| v.local) {
         let Some(config) = vm.config() else { continue };
-        for (key, entry) in crate::vm::hostpcis(&config) {
+        // A mediated device (`mdev=`) leaves its parent with the host: not passthrough.
+        for (key, entry) in crate::vm::hostpcis(&config)
+            .into_iter()
+            .filter(|(_, e)| e.mdev.is_none())
+        {
             let addrs = facts
                 .host
                 .pci

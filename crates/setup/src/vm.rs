@@ -41,6 +41,8 @@ pub struct Request {
     pub primary: Option<PciAddress>,
     /// ROM files (under /usr/share/kvm) for passed devices: `romfile=` on their entries.
     pub roms: Vec<crate::gpu::RomArg>,
+    /// Mediated devices (GVT-g vGPUs) to give: the parent and the type (`i915-GVTg_V5_4`).
+    pub mdev: Vec<(PciAddress, String)>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -242,6 +244,9 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
         return Ok(Err(r));
     }
 
+    if let Some(r) = crate::share::check_vm_devices(facts, &req.devices) {
+        return Ok(Err(r));
+    }
     // Safety first: the same assessment as setup-host.
     let mut pci: Vec<PciAddress> = req.igd.iter().copied().collect();
     pci.extend(&req.devices);
@@ -275,6 +280,7 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
         for &addr in &pci {
             if let Some(d) = host.device(addr)
                 && !d.driver_is_vfio_safe()
+                && d.physfn.is_none()
                 && let Some(drv) = &d.driver
             {
                 notes.push(format!(
@@ -488,6 +494,19 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
             ),
             &mut reasons,
         );
+    }
+
+    if let Some(r) = crate::share::plan_vm(
+        facts,
+        req.vmid,
+        &req.devices,
+        &req.mdev,
+        &mut config,
+        &mut set,
+        &mut reasons,
+        &mut notes,
+    )? {
+        return Ok(Err(r));
     }
 
     if !req.usb.is_empty() {
