@@ -105,7 +105,7 @@ enum Command {
     Verify {
         /// Also check the cluster mappings against another node's recorded host (NAME=ROOT).
         #[arg(long = "node", value_name = "NAME=ROOT", num_args = 1..)]
-        nodes: Vec<setup_cmd::Node>,
+        nodes: Vec<vfiokit_setup::mapping::NodeSpec>,
         /// Plan the fix of every finding a file edit can fix (a diff; nothing is written).
         #[arg(long)]
         fix: bool,
@@ -198,7 +198,7 @@ enum MappingCommand {
         usb: Option<vfiokit_usbredir::UsbId>,
         /// A node and its recorded host (a capture, or `/` for this node): `NAME=ROOT`.
         #[arg(long = "node", value_name = "NAME=ROOT", required = true, num_args = 1..)]
-        nodes: Vec<setup_cmd::Node>,
+        nodes: Vec<vfiokit_setup::mapping::NodeSpec>,
         /// Which device on a node with several: `NAME=ADDR`.
         #[arg(long = "path", value_name = "NAME=ADDR", num_args = 1.., value_parser = parse_node_path)]
         paths: Vec<(String, vfiokit_pci::PciAddress)>,

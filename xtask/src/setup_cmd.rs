@@ -6,25 +6,11 @@ use std::process::ExitCode;
 
 use serde_json::json;
 use vfiokit_pci::PciAddress;
-use vfiokit_plan::{Plan, SystemRunner, diff};
-use vfiokit_setup::rules::NodeHost;
+use vfiokit_plan::{Plan, SystemRunner};
 use vfiokit_setup::{HostFacts, Refusal, host, mapping, vm};
 use vfiokit_sysfs::SysRoot;
 
 use crate::Common;
-
-fn plan_json(plan: &Plan) -> serde_json::Value {
-    json!({
-        "files": plan.files.iter().map(|f| json!({
-            "path": f.path,
-            "created": f.old.is_none(),
-            "diff": diff(f),
-            "reasons": f.reasons,
-        })).collect::<Vec<_>>(),
-        "commands": plan.commands.iter().map(|c| json!({"argv": c.argv, "why": c.why})).collect::<Vec<_>>(),
-        "notes": plan.notes,
-    })
-}
 
 fn print_json(v: &serde_json::Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
@@ -75,7 +61,7 @@ fn finish(
     header: Option<String>,
     extra: serde_json::Value,
 ) -> anyhow::Result<ExitCode> {
-    let mut v = plan_json(plan);
+    let mut v = plan.to_json();
     if let serde_json::Value::Object(map) = extra {
         v.as_object_mut()
             .into_iter()
@@ -253,51 +239,16 @@ pub fn undo(common: &Common) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// A cluster node given on the command line: `NAME=ROOT`.
-#[derive(Debug, Clone)]
-pub struct Node {
-    name: String,
-    root: PathBuf,
-}
-
-impl std::str::FromStr for Node {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Node, String> {
-        let (name, root) = s
-            .split_once('=')
-            .ok_or_else(|| format!("expected NAME=ROOT, got {s:?}"))?;
-        if !mapping::valid_config_id(name) {
-            return Err(format!("invalid node name {name:?}"));
-        }
-        Ok(Node {
-            name: name.to_string(),
-            root: PathBuf::from(root),
-        })
-    }
-}
-
-fn node_hosts(nodes: &[Node]) -> anyhow::Result<Vec<NodeHost>> {
-    nodes
-        .iter()
-        .map(|n| {
-            let root = SysRoot::new(&n.root).map_err(|e| {
-                anyhow::anyhow!("node {}: cannot read {}: {e}", n.name, n.root.display())
-            })?;
-            let host = vfiokit_iommu::Host::scan(&root)
-                .map_err(|e| anyhow::anyhow!("node {}: {e}", n.name))?;
-            Ok(NodeHost {
-                name: n.name.clone(),
-                host,
-            })
-        })
-        .collect()
-}
-
 /// `verify [--node NAME=ROOT…] [--fix [--apply]]`: exit 0 when nothing is wrong, 3 otherwise.
-pub fn verify(common: &Common, nodes: &[Node], fix: bool, apply: bool) -> anyhow::Result<ExitCode> {
+pub fn verify(
+    common: &Common,
+    nodes: &[mapping::NodeSpec],
+    fix: bool,
+    apply: bool,
+) -> anyhow::Result<ExitCode> {
     let (root, _lock) = begin(common, &[], fix && apply)?;
     let facts = HostFacts::gather(&root)?;
-    let found = vfiokit_setup::audit(&facts, &node_hosts(nodes)?);
+    let found = vfiokit_setup::audit(&facts, &mapping::read_nodes(nodes)?);
     if fix {
         let plan = vfiokit_setup::fix_plan(&facts, &found)?;
         let fixable = found.iter().filter(|f| f.fixable).count();
@@ -352,25 +303,15 @@ pub fn setup_vm(
         req.clone_from = Some((from, text));
     }
     let facts = HostFacts::gather(&root)?;
-    let vm::VmPlan { plan, qm } = match vm::plan(&facts, &req)? {
+    let planned = match vm::plan(&facts, &req)? {
         Ok(p) => p,
         Err(refusal) => return refused(common, &refusal),
     };
     if print_qm {
-        if qm.is_empty() {
-            println!("# nothing to do: VM {} is already set up", req.vmid);
-        } else {
-            let args: Vec<String> = qm
-                .iter()
-                .map(|(k, v)| format!("--{k} {}", shell_quote(v)))
-                .collect();
-            println!("qm set {} {}", req.vmid, args.join(" "));
-        }
-        for n in &plan.notes {
-            println!("# {n}");
-        }
+        println!("{}", planned.qm_command(req.vmid));
         return Ok(ExitCode::SUCCESS);
     }
+    let plan = planned.plan;
     let command = format!("setup-vm --vmid {}", req.vmid);
     finish(
         common,
@@ -384,27 +325,16 @@ pub fn setup_vm(
     )
 }
 
-/// Single-quotes a value for a shell, as `qm set` wants it.
-fn shell_quote(v: &str) -> String {
-    if v.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_.:=,/".contains(&b))
-    {
-        v.to_string()
-    } else {
-        format!("'{}'", v.replace('\'', "'\\''"))
-    }
-}
-
 /// `mapping plan`.
 pub fn mapping_plan(
     common: &Common,
     req: mapping::Request<'static>,
-    nodes: &[Node],
+    nodes: &[mapping::NodeSpec],
     apply: bool,
 ) -> anyhow::Result<ExitCode> {
     let (root, _lock) = begin(common, &[], apply)?;
     let facts = HostFacts::gather(&root)?;
-    let hosts = node_hosts(nodes)?;
+    let hosts = mapping::read_nodes(nodes)?;
     let req = mapping::Request {
         nodes: &hosts,
         ..req

@@ -97,6 +97,23 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// The plan as JSON: `{files: [{path, created, diff, reasons}], commands: [{argv, why}], notes}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let files: Vec<serde_json::Value> = self
+            .files
+            .iter()
+            .map(|f| serde_json::json!({"path": f.path, "created": f.old.is_none(), "diff": diff(f), "reasons": f.reasons}))
+            .collect();
+        let commands: Vec<serde_json::Value> = self
+            .commands
+            .iter()
+            .map(|c| serde_json::json!({"argv": c.argv, "why": c.why}))
+            .collect();
+        serde_json::json!({"files": files, "commands": commands, "notes": self.notes})
+    }
+}
+
 /// The unified diff of one edit, with `a/` and `b/` paths as git writes them.
 pub fn diff(f: &FileEdit) -> String {
     let old = f.old.as_deref().unwrap_or("");

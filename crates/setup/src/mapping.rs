@@ -17,6 +17,53 @@ use crate::refusal::Refusal;
 use crate::rules::{Finding, Input, NodeHost, Severity};
 use crate::{Error, Result};
 
+/// A cluster node named on the command line: `NAME=ROOT` (its recorded host, or `/`).
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// The Proxmox node name.
+    pub name: String,
+    /// Where its host is readable.
+    pub root: std::path::PathBuf,
+}
+
+impl std::str::FromStr for NodeSpec {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<NodeSpec, String> {
+        let (name, root) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=ROOT, got {s:?}"))?;
+        if !valid_config_id(name) {
+            return Err(format!("invalid node name {name:?}"));
+        }
+        Ok(NodeSpec {
+            name: name.to_string(),
+            root: root.into(),
+        })
+    }
+}
+
+/// Reads each node's host (the only reads of this module).
+pub fn read_nodes(nodes: &[NodeSpec]) -> Result<Vec<NodeHost>> {
+    nodes
+        .iter()
+        .map(|n| {
+            let root = vfiokit_sysfs::SysRoot::new(&n.root).map_err(|e| {
+                Error::Invalid(format!(
+                    "node {}: cannot read {}: {e}",
+                    n.name,
+                    n.root.display()
+                ))
+            })?;
+            let host =
+                Host::scan(&root).map_err(|e| Error::Invalid(format!("node {}: {e}", n.name)))?;
+            Ok(NodeHost {
+                name: n.name.clone(),
+                host,
+            })
+        })
+        .collect()
+}
+
 /// What `mapping plan` was asked for.
 #[derive(Debug)]
 pub struct Request<'a> {
@@ -315,5 +362,8 @@ mod tests {
         for bad in ["", "a", "1gpu", "../x", "a/b", "a.b", "a b"] {
             assert!(!valid_config_id(bad), "{bad}");
         }
+        assert!("pve1=/".parse::<NodeSpec>().is_ok());
+        assert!("../x=/".parse::<NodeSpec>().is_err());
+        assert!("pve1".parse::<NodeSpec>().is_err());
     }
 }

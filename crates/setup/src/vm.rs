@@ -189,6 +189,37 @@ pub struct VmPlan {
     pub qm: Vec<(String, String)>,
 }
 
+impl VmPlan {
+    /// The same change as a `qm set` command, with the plan's notes as `#` comments after it.
+    pub fn qm_command(&self, vmid: u32) -> String {
+        let mut out = if self.qm.is_empty() {
+            format!("# nothing to do: VM {vmid} is already set up")
+        } else {
+            let args: Vec<String> = self
+                .qm
+                .iter()
+                .map(|(k, v)| format!("--{k} {}", shell_quote(v)))
+                .collect();
+            format!("qm set {vmid} {}", args.join(" "))
+        };
+        for n in &self.plan.notes {
+            out.push_str(&format!("\n# {n}"));
+        }
+        out
+    }
+}
+
+/// Single-quotes a value for a shell, as `qm set` wants it.
+fn shell_quote(v: &str) -> String {
+    if v.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.:=,/".contains(&b))
+    {
+        v.to_string()
+    } else {
+        format!("'{}'", v.replace('\'', "'\\''"))
+    }
+}
+
 /// Builds the new config text and the plan, or a refusal message (exit 3).
 pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPlan, Refusal>> {
     let host = &facts.host;
