@@ -152,6 +152,10 @@ enum Command {
         /// Print the equivalent `qm set` command instead of a diff.
         #[arg(long, value_name = "FORMAT", value_parser = ["qm"])]
         print: Option<String>,
+        /// Plan the known remedy for passed functions without a reset method: vendor-reset for
+        /// the AMD reset-bug families, the remove-and-rescan hookscript (a workaround) for an APU GPU.
+        #[arg(long, alias = "reset-hook")]
+        reset_remedy: bool,
     },
     /// Record the host at --root into a new directory that every command can replay (read-only).
     Capture {
@@ -301,6 +305,7 @@ fn main() -> ExitCode {
             mapping,
             apply,
             print,
+            reset_remedy,
         } => setup_cmd::setup_vm(
             &cli.common,
             vfiokit_setup::vm::Request {
@@ -313,6 +318,7 @@ fn main() -> ExitCode {
                 mapping,
                 primary,
                 roms,
+                reset_remedy,
             },
             clone_from,
             apply,

@@ -105,6 +105,8 @@ pub struct HostFacts {
     pub problems: Vec<String>,
     /// Booted by UEFI (`/sys/firmware/efi` exists); `None` when the root has no `/sys/firmware`.
     pub uefi: Option<bool>,
+    /// vendor-reset's module, the snippets storage and the files the reset remedies write.
+    pub reset: crate::reset::ResetFacts,
 }
 
 /// `(major, minor)` of a release such as `6.8.12-11-pve`.
@@ -195,6 +197,7 @@ impl HostFacts {
             }
         }
         let kernel_log = kernel_log(root);
+        let reset = crate::reset::ResetFacts::gather(root, release.as_deref(), &mut problems);
         Ok(HostFacts {
             root: root.root().to_path_buf(),
             is_host: root.is_host(),
@@ -219,6 +222,7 @@ impl HostFacts {
                 .path("sys/firmware")
                 .is_dir()
                 .then(|| root.path("sys/firmware/efi").is_dir()),
+            reset,
         })
     }
 
