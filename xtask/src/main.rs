@@ -161,6 +161,10 @@ enum Command {
         /// Print the equivalent `qm set` command instead of a diff.
         #[arg(long, value_name = "FORMAT", value_parser = ["qm"])]
         print: Option<String>,
+        /// Plan the known remedy for passed functions without a reset method: vendor-reset for
+        /// the AMD reset-bug families, the remove-and-rescan hookscript (a workaround) for an APU GPU.
+        #[arg(long, alias = "reset-hook")]
+        reset_remedy: bool,
     },
     /// Record the host at --root into a new directory that every command can replay (read-only).
     Capture {
@@ -331,6 +335,7 @@ fn main() -> ExitCode {
             mdev,
             apply,
             print,
+            reset_remedy,
         } => setup_cmd::setup_vm(
             &cli.common,
             vfiokit_setup::vm::Request {
@@ -344,6 +349,7 @@ fn main() -> ExitCode {
                 primary,
                 roms,
                 mdev,
+                reset_remedy,
             },
             clone_from,
             apply,

@@ -107,6 +107,8 @@ pub struct HostFacts {
     pub uefi: Option<bool>,
     /// iGPU sharing (GVT-g, SR-IOV): the running kernel's modules, sysfsutils, mdev instances.
     pub share: crate::share::ShareFacts,
+    /// vendor-reset's module, the snippets storage and the files the reset remedies write.
+    pub reset: crate::reset::ResetFacts,
 }
 
 /// `(major, minor)` of a release such as `6.8.12-11-pve`.
@@ -198,6 +200,7 @@ impl HostFacts {
         }
         let kernel_log = kernel_log(root);
         let share = crate::share::ShareFacts::gather(root, release.as_deref(), &mut problems);
+        let reset = crate::reset::ResetFacts::gather(root, release.as_deref(), &mut problems);
         Ok(HostFacts {
             root: root.root().to_path_buf(),
             is_host: root.is_host(),
@@ -223,6 +226,7 @@ impl HostFacts {
                 .is_dir()
                 .then(|| root.path("sys/firmware/efi").is_dir()),
             share,
+            reset,
         })
     }
 

@@ -42,6 +42,7 @@ pub mod host;
 pub mod inspect;
 pub mod mapping;
 mod refusal;
+pub mod reset;
 pub mod rules;
 pub mod share;
 pub mod vm;

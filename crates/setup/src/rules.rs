@@ -250,6 +250,11 @@ pub static RULES: &[Rule] = &[
         detect: vm_device_host_driver,
     },
     Rule {
+        id: "vm-device-no-reset",
+        severity: Severity::Warning,
+        detect: crate::reset::vm_device_no_reset,
+    },
+    Rule {
         id: "boot-framebuffer",
         severity: Severity::Error,
         detect: crate::gpu::boot_framebuffer,

@@ -43,6 +43,9 @@ pub struct Request {
     pub roms: Vec<crate::gpu::RomArg>,
     /// Mediated devices (GVT-g vGPUs) to give: the parent and the type (`i915-GVTg_V5_4`).
     pub mdev: Vec<(PciAddress, String)>,
+    /// Plan the known remedy for passed functions without a reset method (vendor-reset for the
+    /// AMD reset-bug families, the remove-and-rescan hookscript for an AMD APU's GPU).
+    pub reset_remedy: bool,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -540,6 +543,22 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
         return Ok(Err(r));
     }
 
+    // Functions the host cannot reset between VM runs: warnings, and the remedy on request.
+    let requested: Vec<PciAddress> = req
+        .igd
+        .into_iter()
+        .chain(entries.iter().flat_map(|e| e.functions.iter().copied()))
+        .collect();
+    let reset = match crate::reset::plan_vm(facts, req.vmid, req.reset_remedy, &config, &requested)?
+    {
+        Ok(r) => r,
+        Err(r) => return Ok(Err(r)),
+    };
+    notes.extend(reset.notes);
+    if let Some((value, why)) = &reset.hookscript {
+        set(&mut config, "hookscript", value, why.clone(), &mut reasons);
+    }
+
     if !req.usb.is_empty() {
         // usb5 and up need machine 7.1 or newer; a machine without a version is the newest.
         let machine_7_1 = config
@@ -661,6 +680,8 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
     let mut plan = Plan::default();
     plan.edit(file.file.path.clone(), Some(old), new, reasons);
     plan.notes = notes;
+    plan.files.extend(reset.plan.files);
+    plan.commands.extend(reset.plan.commands);
     Ok(Ok(VmPlan { plan, qm }))
 }
 
