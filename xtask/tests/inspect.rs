@@ -290,3 +290,95 @@ fn a_broken_usb_id_reaches_the_problems() {
         v["problems"]
     );
 }
+
+/// `pcie_type` and `acs` as lspci -vvv decodes the same config spaces: every recorded host and
+/// this machine (read-only).
+#[test]
+fn pcie_type_and_acs_agree_with_lspci() {
+    let mut roots: Vec<PathBuf> = [
+        "elitedesk-800-g4/fresh",
+        "elitedesk-800-g4/gvt",
+        "minisforum-um880pro/configured",
+        "am4-rtx2060/fresh",
+        "n100/fresh",
+        "n100/sriov",
+    ]
+    .iter()
+    .map(|r| testdata(r))
+    .collect();
+    roots.push(PathBuf::from("/"));
+    let mut compared = (0, 0);
+    for root in roots {
+        let (code, stdout, stderr) =
+            vfiokit(&["inspect", "--root", root.to_str().unwrap(), "--json"]);
+        assert_eq!(code, 0, "{stderr}");
+        let report: Value = serde_json::from_str(&stdout).unwrap();
+        let out = Command::new("lspci")
+            .args(["-A", "linux-sysfs", "-O"])
+            .arg(format!("sysfs.path={}", root.join("sys/bus/pci").display()))
+            .args(["-D", "-vvv"])
+            .output()
+            .expect("lspci runs (pciutils is installed by cargo xtask test and .ci/run)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+            let address = block.split_whitespace().next().unwrap();
+            let dev = device(&report, address);
+            let express = block
+                .lines()
+                .find_map(|l| l.split_once("Express (v").map(|(_, r)| r));
+            let lspci_type = express.map(|r| {
+                let name = r.split_once(") ").map_or(r, |(_, n)| n);
+                let name = name.split([',', '(']).next().unwrap().trim();
+                match name {
+                    "Endpoint" => "endpoint",
+                    "Legacy Endpoint" => "legacy-endpoint",
+                    "Root Port" => "root-port",
+                    "Upstream Port" => "upstream-port",
+                    "Downstream Port" => "downstream-port",
+                    "PCI-Express to PCI/PCI-X Bridge" => "pcie-to-pci-bridge",
+                    "PCI/PCI-X to PCI-Express Bridge" => "pci-to-pcie-bridge",
+                    "Root Complex Integrated Endpoint" => "rc-integrated-endpoint",
+                    "Root Complex Event Collector" => "rc-event-collector",
+                    other => panic!("{address}: lspci type {other:?}"),
+                }
+            });
+            assert_eq!(
+                dev["pcie_type"].as_str(),
+                lspci_type,
+                "{}: {address}",
+                root.display()
+            );
+            let acs = block.lines().find_map(|l| l.trim().strip_prefix("ACSCap:"));
+            match acs {
+                None => assert!(
+                    dev["acs"].is_null(),
+                    "{}: {address}: {}",
+                    root.display(),
+                    dev["acs"]
+                ),
+                Some(flags) => {
+                    for (name, key) in [
+                        ("SrcValid", "sv"),
+                        ("TransBlk", "tb"),
+                        ("ReqRedir", "rr"),
+                        ("CmpltRedir", "cr"),
+                        ("UpstreamFwd", "uf"),
+                        ("EgressCtrl", "ec"),
+                        ("DirectTrans", "dt"),
+                    ] {
+                        let plus = flags.contains(&format!("{name}+"));
+                        assert_eq!(
+                            dev["acs"][key],
+                            plus,
+                            "{}: {address} {name}",
+                            root.display()
+                        );
+                    }
+                    compared.1 += 1;
+                }
+            }
+            compared.0 += 1;
+        }
+    }
+    assert!(compared.0 > 100 && compared.1 > 0, "compared {compared:?}");
+}
