@@ -42,9 +42,10 @@ const APPLY: &str = "Without --apply nothing changes: the plan is printed as uni
      atomically, and on the root / the commands run. A failure part-way restores every file \
      already written. Running the same command again gives an empty plan.";
 const UNDO: &str = "vfiokit undo restores every file of the last --apply byte for byte from \
-     /var/lib/vfiokit/journal.json and removes the files it created. It lists the commands that \
-     apply ran (update-initramfs, update-grub, proxmox-boot-tool refresh) without running them \
-     again: run them so that the boot files match the restored configuration.";
+     /var/lib/vfiokit/journal.json and removes the files it created; on the root / it then runs \
+     the apply's commands again (update-initramfs, update-grub or proxmox-boot-tool refresh) so \
+     that the boot files match the restored configuration. A file changed since the apply stops \
+     it before anything is restored.";
 const ROOT: &str = "--root DIR points the whole program at a recorded host (a directory made by \
      vfiokit capture, or testdata/elitedesk-800-g4/fresh in the source tree): files are read and \
      written under DIR, and commands are recorded in the journal instead of run.";
@@ -214,8 +215,13 @@ pub const EXTRAS: &[Extra] = &[
     },
     Extra {
         page: "vfiokit-verify",
-        exit_3: Some("Problems found: each finding is printed with its fix."),
+        exit_3: Some("Problems found: each finding is printed with its fix (with --fix: never)."),
         files: &[
+            (
+                "/var/lib/vfiokit/capture/kernel-log, journalctl -k -b",
+                "The kernel log: its passthrough errors and warnings become kernel-log findings (read).",
+            ),
+            (JOURNAL, "Written by --fix --apply, as for setup-host."),
             (
                 "/sys, /proc/cmdline",
                 "IOMMU and interrupt remapping state, drivers, the running command line (read).",
@@ -229,12 +235,70 @@ pub const EXTRAS: &[Extra] = &[
                 "VM devices and mappings (read).",
             ),
         ],
-        sections: &[],
+        sections: &[
+            (
+                "THE RULE TABLE",
+                &[
+                    "verify runs every rule of vfiokit's rule table; each finding names its rule \
+                   (check), its severity and its fix, and says whether a file edit fixes it \
+                   (fixable). verify --fix plans those edits as a diff; --fix --apply writes \
+                   them through the journal, and undo takes them back. setup-host plans the \
+                   same fixes for the files it manages, so what verify flags, setup-host fixes.",
+                ],
+            ),
+            ("THE JOURNAL AND UNDO", &[APPLY, UNDO]),
+        ],
         examples: &[
             ("Audit this host:", "vfiokit verify"),
             (
+                "Plan the fix of every finding a file edit can fix, then write it:",
+                "vfiokit verify --fix",
+            ),
+            ("", "vfiokit verify --fix --apply"),
+            (
                 "Audit the seed's hand-configured EliteDesk:",
                 "vfiokit verify --root testdata/elitedesk-800-g4/configured",
+            ),
+        ],
+    },
+    Extra {
+        page: "vfiokit-explain",
+        exit_3: Some("A line of an error kind was found (bar-cant-reserve, group-not-viable, …)."),
+        files: &[
+            (
+                "FILE…, - (standard input)",
+                "dmesg, journalctl -k, syslog, Proxmox task logs or QEMU output (read).",
+            ),
+            (
+                "journalctl -k -b, dmesg",
+                "Without FILE on the root /: the current boot's kernel log (read only).",
+            ),
+            (
+                "/var/lib/vfiokit/capture/kernel-log",
+                "Without FILE on another --root: the log a capture recorded.",
+            ),
+        ],
+        sections: &[(
+            "KINDS",
+            &[
+                "Each recognized line gets one of 21 stable kinds. Errors: bar-cant-reserve, \
+               group-not-viable, reset-timeout, dmar-fault, amd-vi-page-fault, \
+               no-interrupt-remapping, iommu-not-present, rmrr, igd-legacy-unsupported, \
+               qemu-property-not-found, device-in-use, mapping-invalid. Warnings: \
+               rom-header-invalid, rom-no-image, bar-mmap-failed, reset-unsupported, \
+               reset-depends-on-group, ignored-msr, acs-override-active. Information: \
+               vga-console-deactivated, ir-enabled. Other lines are only counted.",
+            ],
+        )],
+        examples: &[
+            ("Explain this boot's kernel log:", "vfiokit explain"),
+            (
+                "Explain a log saved elsewhere, with this host's facts:",
+                "vfiokit explain /tmp/dmesg.txt",
+            ),
+            (
+                "The seed's ROM message, from standard input:",
+                "dmesg | grep vfio | vfiokit explain -",
             ),
         ],
     },
