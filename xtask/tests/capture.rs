@@ -68,17 +68,27 @@ fn assert_replays(a: &Path, b: &Path, device: Option<&str>) {
 }
 
 #[test]
-fn the_recorded_elitedesks_replay_from_their_capture() {
-    for state in ["fresh", "configured"] {
-        let root = vfiokit_fakesys::testdata_dir()
-            .join("elitedesk-800-g4")
-            .join(state);
+fn every_recorded_host_replays_from_its_capture() {
+    for (name, _) in hosts::recorded() {
+        let root = vfiokit_fakesys::testdata_dir().join(name);
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("cap");
         capture(&root, &out, &[]);
-        assert_replays(&root, &out, Some("00:02.0"));
+        // inspect (with the sharing modes), verify (with the sharing, reset and kernel-log
+        // rules) and the iGPU's or GPU's plan read the same from the capture.
+        let device = if name.starts_with("minisforum") {
+            "c5:00.0"
+        } else if name.starts_with("am4") {
+            "07:00.0"
+        } else {
+            "00:02.0"
+        };
+        assert_replays(&root, &out, Some(device));
         let notes = fs::read_to_string(out.join("CAPTURE-NOTES.txt")).unwrap();
-        assert!(!notes.contains("skipped"), "{notes}");
+        assert!(!notes.contains("skipped"), "{name}: {notes}");
+        if !name.starts_with("elitedesk") {
+            continue;
+        }
         // Never the BAR contents or the ROM.
         let dev = out.join("sys/devices/pci0000:00/0000:00:02.0");
         assert!(

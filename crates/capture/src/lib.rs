@@ -147,6 +147,7 @@ pub fn capture(src: &SysRoot, out: &Path, opts: &Options) -> Result<Report, Erro
     cap.disk_ids();
     cap.host_files();
     cap.module_aliases()?;
+    cap.kernel_modules()?;
     cap.qemu_version();
     cap.zpool_status();
     cap.kernel_log();

@@ -30,7 +30,13 @@ const PCI_FILES: &[&str] = &[
     "driver_override",
     "reset_method",
     "label",
+    "uevent",
+    "sriov_totalvfs",
+    "sriov_numvfs",
+    "sriov_drivers_autoprobe",
 ];
+/// Files of a mediated device type (`mdev_supported_types/<id>/`).
+const MDEV_TYPE_FILES: &[&str] = &["name", "description", "available_instances", "device_api"];
 /// Attribute files of a USB device or root hub.
 const USB_FILES: &[&str] = &[
     "idVendor",
@@ -106,12 +112,20 @@ const ETC_FILES: &[&str] = &[
     "etc/network/interfaces",
     "etc/pve/mapping/pci.cfg",
     "etc/pve/mapping/usb.cfg",
+    // iGPU sharing: the SR-IOV VF count made persistent, and whether sysfsutils is installed.
+    "etc/sysfs.conf",
+    "var/lib/dpkg/info/sysfsutils.list",
+    "etc/init.d/sysfsutils",
+    "lib/systemd/system/sysfsutils.service",
+    "usr/lib/systemd/system/sysfsutils.service",
 ];
 /// Directories under `/etc` whose files are all captured.
 const ETC_DIRS: &[&str] = &[
     "etc/default/grub.d",
     "etc/modules-load.d",
     "etc/modprobe.d",
+    "etc/sysfs.d",
+    "etc/udev/rules.d",
     "etc/pve/qemu-server",
 ];
 
@@ -308,6 +322,27 @@ impl<'a> Capture<'a> {
                     self.mkdir(&dev.join("vfio-dev").join(v));
                 }
             }
+            self.mdev_types(&dev);
+        }
+    }
+
+    /// The mediated device types of a function (GVT-g vGPUs) and the instances that exist.
+    fn mdev_types(&mut self, dev: &Path) {
+        let types = dev.join("mdev_supported_types");
+        if !self.src.path(&types).is_dir() {
+            return;
+        }
+        for t in self.list(&types) {
+            let dir = types.join(&t);
+            self.mkdir(&dir.join("devices"));
+            for f in MDEV_TYPE_FILES {
+                self.file(&dir.join(f));
+            }
+            for instance in self.list(&dir.join("devices")) {
+                if let Some(real) = self.link(&dir.join("devices").join(&instance)) {
+                    self.link(&real.join("mdev_type"));
+                }
+            }
         }
     }
 
@@ -417,6 +452,67 @@ impl<'a> Capture<'a> {
                 self.file(&real_dir.join(name));
             }
         }
+    }
+
+    /// What the sharing and reset rules look at beyond `/etc`: the `modules.dep` lines of the
+    /// modules they ask about (kvmgt, i915, xe, vendor-reset, VFIO, anything DKMS built), the
+    /// names of the loaded modules (`/sys/module/<name>` as empty directories) and whether
+    /// Proxmox's snippets storage exists. Module binaries are never copied.
+    pub(crate) fn kernel_modules(&mut self) -> Result<(), Error> {
+        const WANTED: &[&str] = &[
+            "kvmgt",
+            "i915",
+            "xe",
+            "vendor-reset",
+            "vendor_reset",
+            "vfio",
+            "vfio-pci",
+            "vfio_pci",
+            "vfio_iommu_type1",
+        ];
+        if let Some(release) = self.src.read_attr_opt(&self.src.proc_osrelease())? {
+            let rel = PathBuf::from("lib/modules")
+                .join(release.trim())
+                .join("modules.dep");
+            if let Some(text) = self.src.read_attr_opt(&self.src.path(&rel))? {
+                let kept: String = text
+                    .lines()
+                    .filter(|l| {
+                        let module = l.split(':').next().unwrap_or_default();
+                        let stem = Path::new(module)
+                            .file_name()
+                            .and_then(|n| n.to_str())
+                            .unwrap_or_default();
+                        let stem = stem.split(".ko").next().unwrap_or_default();
+                        module.contains("/dkms/") || WANTED.contains(&stem)
+                    })
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+                self.write(&rel, kept.as_bytes())?;
+            }
+        }
+        for name in self.list(Path::new("sys/module")) {
+            let dir = self.out.join("sys/module").join(name);
+            fs::create_dir_all(&dir).map_err(|source| Error::Write { path: dir, source })?;
+        }
+        if self.src.path("var/lib/vz/snippets").is_dir() {
+            let dir = self.out.join("var/lib/vz/snippets");
+            fs::create_dir_all(&dir).map_err(|source| Error::Write { path: dir, source })?;
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` to `rel` under the output, counting the file.
+    fn write(&mut self, rel: &Path, bytes: &[u8]) -> Result<(), Error> {
+        let dest = self.out.join(rel);
+        let written = match dest.parent() {
+            Some(d) => fs::create_dir_all(d),
+            None => Ok(()),
+        }
+        .and_then(|()| fs::write(&dest, bytes));
+        written.map_err(|source| Error::Write { path: dest, source })?;
+        self.files += 1;
+        Ok(())
     }
 
     /// The `modules.alias` lines that match a captured device's modalias.
