@@ -37,11 +37,7 @@ impl FileOps for SysRoot {
     }
     /// Writes where `path` really is, refusing links that lead out of the root.
     fn replace(&self, path: &Path, bytes: &[u8]) -> std::result::Result<(), SysError> {
-        let target = self.write_target(path)?;
-        if let Some(dir) = target.parent() {
-            self.create_dir_all(dir)?;
-        }
-        self.replace_file(&target, bytes)
+        self.replace_file(&writable(self, path)?, bytes)
     }
     fn replace_private(
         &self,
@@ -49,11 +45,7 @@ impl FileOps for SysRoot {
         bytes: &[u8],
         mode: u32,
     ) -> std::result::Result<(), SysError> {
-        let target = self.write_target(path)?;
-        if let Some(dir) = target.parent() {
-            self.create_dir_all(dir)?;
-        }
-        self.replace_file_private(&target, bytes, mode)
+        self.replace_file_private(&writable(self, path)?, bytes, mode)
     }
     fn remove(&self, path: &Path) -> std::result::Result<(), SysError> {
         match std::fs::symlink_metadata(path) {
@@ -61,6 +53,15 @@ impl FileOps for SysRoot {
             Err(_) => Ok(()),
         }
     }
+}
+
+/// Where a write to `path` lands (links out of the root refused), its directory created.
+fn writable(root: &SysRoot, path: &Path) -> std::result::Result<PathBuf, SysError> {
+    let target = root.write_target(path)?;
+    if let Some(dir) = target.parent() {
+        root.create_dir_all(dir)?;
+    }
+    Ok(target)
 }
 
 /// An exclusive lock held while files change: `/var/lock/vfiokit.lock` under the root, plus any
@@ -78,10 +79,7 @@ pub fn lock(root: &SysRoot, extra: &[PathBuf]) -> Result<Lock> {
     paths.extend(extra.iter().cloned());
     let mut files = Vec::new();
     for path in paths {
-        let target = root.write_target(&path)?;
-        if let Some(dir) = target.parent() {
-            root.create_dir_all(dir)?;
-        }
+        let target = writable(root, &path)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

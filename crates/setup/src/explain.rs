@@ -64,11 +64,7 @@ pub fn context(facts: &HostFacts) -> HostContext {
             let uses = vms
                 .iter()
                 .flat_map(|(vmid, entries)| entries.iter().map(move |e| (*vmid, e)))
-                .filter(|(_, (_, h))| {
-                    h.host
-                        .iter()
-                        .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
-                })
+                .filter(|(_, (_, h))| crate::vm::names(h, a))
                 .map(|(vmid, (key, h))| VmUse {
                     vmid,
                     key: key.clone(),

@@ -596,11 +596,10 @@ pub(crate) fn boot_framebuffer(i: &Input<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for vm in facts.vms.iter().filter(|v| v.local) {
         let Some(config) = vm.config() else { continue };
-        let Some((k, _)) = crate::vm::hostpcis(&config).into_iter().find(|(_, h)| {
-            h.host
-                .iter()
-                .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
-        }) else {
+        let Some((k, _)) = crate::vm::hostpcis(&config)
+            .into_iter()
+            .find(|(_, h)| crate::vm::names(h, a))
+        else {
             continue;
         };
         let file: PathBuf = facts.abs(&path);

@@ -336,29 +336,12 @@ fn reset_applies(entry: &HostPci) -> bool {
     entry.mdev.is_none() && entry.driver.as_deref() != Some("keep")
 }
 
-/// The host functions an entry names (a function-less id names the whole slot).
-fn functions_of(facts: &HostFacts, entry: &HostPci) -> Vec<PciAddress> {
-    facts
-        .host
-        .pci
-        .devices
-        .iter()
-        .map(|d| d.address)
-        .filter(|a| {
-            entry
-                .host
-                .iter()
-                .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
-        })
-        .collect()
-}
-
 /// Every host function a VM config holds (for the bus reset VFIO can do).
 fn held_by(facts: &HostFacts, config: &VmConfig) -> Vec<PciAddress> {
     crate::vm::hostpcis(config)
         .into_iter()
         .filter(|(_, e)| e.mdev.is_none())
-        .flat_map(|(_, e)| functions_of(facts, &e))
+        .flat_map(|(_, e)| crate::vm::functions_of(facts, &e))
         .collect()
 }
 
@@ -374,7 +357,7 @@ pub(crate) fn vm_device_no_reset(i: &Input<'_>) -> Vec<Finding> {
             if !reset_applies(&entry) {
                 continue;
             }
-            for addr in functions_of(facts, &entry) {
+            for addr in crate::vm::functions_of(facts, &entry) {
                 let Some(n) = check(facts, addr, &held) else {
                     continue;
                 };

@@ -705,19 +705,7 @@ fn vm_devices(facts: &HostFacts) -> Vec<VmDevice> {
             .into_iter()
             .filter(|(_, e)| e.mdev.is_none())
         {
-            let addrs = facts
-                .host
-                .pci
-                .devices
-                .iter()
-                .map(|d| d.address)
-                .filter(|a| {
-                    entry
-                        .host
-                        .iter()
-                        .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
-                })
-                .collect();
+            let addrs = crate::vm::functions_of(facts, &entry);
             out.push(VmDevice {
                 vmid: vm.vmid,
                 key,

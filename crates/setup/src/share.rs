@@ -903,11 +903,7 @@ pub(crate) fn plan_vm(
         };
         let Some((key, value)) = crate::vm::hostpcis(config)
             .into_iter()
-            .find(|(_, h)| {
-                h.host
-                    .iter()
-                    .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
-            })
+            .find(|(_, h)| crate::vm::names(h, a))
             .and_then(|(k, _)| Some((k.clone(), config.get(&k)?.to_string())))
         else {
             continue;
@@ -937,12 +933,9 @@ pub(crate) fn plan_vm(
     for (a, ty) in mdev {
         let d = facts.host.device(*a).ok_or(Error::NoDevice(*a))?;
         let full = a.to_string();
-        let existing = crate::vm::hostpcis(config).into_iter().find(|(_, h)| {
-            h.mdev.is_some()
-                && h.host
-                    .iter()
-                    .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
-        });
+        let existing = crate::vm::hostpcis(config)
+            .into_iter()
+            .find(|(_, h)| h.mdev.is_some() && crate::vm::names(h, *a));
         if let Some((k, h)) = &existing
             && h.mdev.as_deref() == Some(ty.as_str())
         {
@@ -1150,9 +1143,7 @@ pub(crate) fn vm_mdev_unavailable(i: &Input<'_>) -> Vec<Finding> {
             let Some(ty) = &h.mdev else { continue };
             let Some(d) = i.facts.host.pci.devices.iter().find(|d| {
                 let a = d.address;
-                h.host
-                    .iter()
-                    .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
+                crate::vm::names(&h, a)
             }) else {
                 continue;
             };

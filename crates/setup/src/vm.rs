@@ -144,6 +144,27 @@ pub(crate) fn hostpcis(config: &VmConfig) -> Vec<(String, HostPci)> {
         .collect()
 }
 
+/// Whether a hostpci entry names the host function `a` (exactly, or as a function-less id that
+/// names its whole slot, as Proxmox reads it).
+pub(crate) fn names(entry: &HostPci, a: PciAddress) -> bool {
+    entry
+        .host
+        .iter()
+        .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
+}
+
+/// The host functions a hostpci entry names.
+pub(crate) fn functions_of(facts: &HostFacts, entry: &HostPci) -> Vec<PciAddress> {
+    facts
+        .host
+        .pci
+        .devices
+        .iter()
+        .map(|d| d.address)
+        .filter(|&a| names(entry, a))
+        .collect()
+}
+
 /// The hostpci key that already gives `addr` (exactly, or as a function-less whole slot).
 fn hostpci_for(config: &VmConfig, addr: PciAddress) -> Option<String> {
     hostpcis(config).into_iter().find_map(|(k, h)| {
@@ -845,9 +866,7 @@ fn romfile_checks(facts: &HostFacts, config: &VmConfig) -> Vec<Diagnostic> {
         };
         let device = host.pci.devices.iter().find(|d| {
             let a = d.address;
-            h.host
-                .iter()
-                .any(|id| id.matches(a.domain, a.bus, a.device, a.function))
+            crate::vm::names(&h, a)
         });
         if let Some(d) = device
             && let Err(why) = rom_loads(bytes, d.vendor.0, d.device.0, ovmf)
