@@ -49,7 +49,7 @@ pub struct ShareFacts {
     pub loaded: BTreeSet<String>,
     /// `etc/sysfs.conf`, then `etc/sysfs.d/*.conf` by name, as sysfsutils reads them.
     pub sysfs_conf: Vec<TextFile>,
-    /// The file that shows sysfsutils is installed (one of [`SYSFSUTILS_MARKERS`]), `None`
+    /// The file that shows sysfsutils is installed (one of the sysfsutils marker files), `None`
     /// when it is not.
     pub sysfsutils: Option<String>,
     /// Mediated device instances: the UUIDs under `sys/bus/mdev/devices`.
