@@ -324,6 +324,11 @@ pub fn elitedesk_800_g4(state: State) -> Host {
             "QEMU emulator version 9.2.0 (pve-qemu-kvm_9.2.0-5)\n\
              Copyright (c) 2003-2024 Fabrice Bellard and the QEMU Project developers\n",
         );
+    // The modules.dep lines the sharing rules ask about: Proxmox's kernel builds kvmgt.
+    h    .module_dep("kernel/drivers/gpu/drm/i915/i915.ko: kernel/drivers/gpu/drm/drm_buddy.ko kernel/drivers/gpu/drm/ttm/ttm.ko kernel/drivers/gpu/drm/display/drm_display_helper.ko kernel/drivers/media/cec/core/cec.ko kernel/drivers/media/rc/rc-core.ko kernel/drivers/i2c/algos/i2c-algo-bit.ko kernel/drivers/gpu/drm/drm_kms_helper.ko kernel/drivers/video/video.ko")
+        .module_dep("kernel/drivers/gpu/drm/i915/kvmgt.ko: kernel/drivers/vfio/mdev/mdev.ko kernel/drivers/vfio/vfio.ko kernel/drivers/iommu/iommufd/iommufd.ko kernel/arch/x86/kvm/kvm.ko kernel/drivers/gpu/drm/i915/i915.ko kernel/drivers/gpu/drm/drm_buddy.ko kernel/drivers/gpu/drm/ttm/ttm.ko kernel/drivers/gpu/drm/display/drm_display_helper.ko kernel/drivers/media/cec/core/cec.ko kernel/drivers/media/rc/rc-core.ko kernel/drivers/i2c/algos/i2c-algo-bit.ko kernel/drivers/gpu/drm/drm_kms_helper.ko kernel/drivers/video/video.ko")
+        .module_dep("kernel/drivers/vfio/mdev/mdev.ko:")
+        .module_dep("kernel/drivers/vfio/pci/vfio-pci.ko: kernel/drivers/vfio/pci/vfio-pci-core.ko kernel/drivers/vfio/vfio.ko kernel/drivers/iommu/iommufd/iommufd.ko kernel/drivers/virt/lib/irqbypass.ko");
     if configured {
         h.file("etc/modprobe.d/vfio.conf", ELITEDESK_VFIO_CONF);
         // The kernel and journal lines the seed notes publish, as `capture` records them.
@@ -353,7 +358,7 @@ const GVT_TYPES: [(u32, u32, u32, &str, u32); 4] = [
 ];
 
 /// Turns the fresh EliteDesk into its GVT-g state: the command line and `/etc` as Proxmox's
-/// documentation has them, kvmgt in `modules.dep`, the four mdev types of 00:02.0 with what is
+/// documentation has them, the four mdev types of 00:02.0 with what is
 /// left of the 256 MB aperture (BAR 2) after the host's 128 MB and VM 100's `GVTg_V5_8`
 /// (64 MB): one more `_8`, nothing larger.
 fn enable_gvt(h: &mut Host) {
@@ -381,10 +386,6 @@ fn enable_gvt(h: &mut Host) {
         "BOOT_IMAGE=/boot/vmlinuz-6.8.12-11-pve root=/dev/mapper/pve-root ro quiet i915.enable_gvt=1",
     )
     .module_param("i915", "enable_gvt", "Y")
-    .module_dep("kernel/drivers/gpu/drm/i915/i915.ko: kernel/drivers/gpu/drm/drm_buddy.ko kernel/drivers/gpu/drm/ttm/ttm.ko kernel/drivers/gpu/drm/display/drm_display_helper.ko kernel/drivers/media/cec/core/cec.ko kernel/drivers/media/rc/rc-core.ko kernel/drivers/i2c/algos/i2c-algo-bit.ko kernel/drivers/gpu/drm/drm_kms_helper.ko kernel/drivers/video/video.ko")
-    .module_dep("kernel/drivers/gpu/drm/i915/kvmgt.ko: kernel/drivers/vfio/mdev/mdev.ko kernel/drivers/vfio/vfio.ko kernel/drivers/iommu/iommufd/iommufd.ko kernel/arch/x86/kvm/kvm.ko kernel/drivers/gpu/drm/i915/i915.ko kernel/drivers/gpu/drm/drm_buddy.ko kernel/drivers/gpu/drm/ttm/ttm.ko kernel/drivers/gpu/drm/display/drm_display_helper.ko kernel/drivers/media/cec/core/cec.ko kernel/drivers/media/rc/rc-core.ko kernel/drivers/i2c/algos/i2c-algo-bit.ko kernel/drivers/gpu/drm/drm_kms_helper.ko kernel/drivers/video/video.ko")
-    .module_dep("kernel/drivers/vfio/mdev/mdev.ko:")
-    .module_dep("kernel/drivers/vfio/pci/vfio-pci.ko: kernel/drivers/vfio/pci/vfio-pci-core.ko kernel/drivers/vfio/vfio.ko kernel/drivers/iommu/iommufd/iommufd.ko kernel/drivers/virt/lib/irqbypass.ko")
     .file("etc/default/grub", grub("quiet i915.enable_gvt=1"))
     .file("etc/modules", format!("{MODULES_HEADER}kvmgt\n"))
     .file(
