@@ -275,26 +275,37 @@ fn table(rows: &[Row]) -> String {
             );
         }
     }
-    let _ = writeln!(out, "\ntargets:");
+    let _ = writeln!(out, "\ntargets (issue 18):");
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     for r in rows {
         let ratio = r.inspect.median_s / r.lspci.median_s;
-        let limit = if r.functions >= 10_000 { 0.5 } else { 1.0 };
+        // 0.35 of lspci's time at 10 000 functions, 0.4 at 14 (the EliteDesk); sizes between
+        // have no target of their own and are held to the looser one.
+        let limit = if r.functions >= 10_000 { 0.35 } else { 0.4 };
         let _ = writeln!(
             out,
-            "  inspect/lspci time at {:>6} functions <= {limit:.1}: {ratio:.2} {}",
+            "  inspect/lspci time at {:>6} functions <= {limit:.2}: {ratio:.2} {}",
             r.functions,
             verdict(ratio <= limit)
         );
         if let (Some(a), Some(b)) = (r.inspect.syscalls, r.lspci.syscalls) {
+            let per_fn = a as f64 / r.functions as f64;
             let _ = writeln!(
                 out,
                 "  system calls per function at {:>6} <= lspci's: {:.1} vs {:.1} {}",
                 r.functions,
-                a as f64 / r.functions as f64,
+                per_fn,
                 b as f64 / r.functions as f64,
                 verdict(a <= b)
             );
+            if r.functions >= 10_000 {
+                let _ = writeln!(
+                    out,
+                    "  system calls per function at {:>6} <= 12: {per_fn:.1} {}",
+                    r.functions,
+                    verdict(per_fn <= 12.0)
+                );
+            }
         }
     }
     let find = |n: usize| rows.iter().find(|r| r.functions == n);
@@ -310,8 +321,8 @@ fn table(rows: &[Row]) -> String {
         let mib = kib as f64 / 1024.0;
         let _ = writeln!(
             out,
-            "  inspect peak memory at 10 000 functions < 64 MiB: {mib:.1} MiB {}",
-            verdict(mib < 64.0)
+            "  inspect peak memory at 10 000 functions <= 32 MiB: {mib:.1} MiB {}",
+            verdict(mib <= 32.0)
         );
     }
     out
