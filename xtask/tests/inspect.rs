@@ -272,6 +272,21 @@ fn a_broken_usb_id_reaches_the_problems() {
         .expect("a USB device with an idVendor");
     let vendor = std::fs::canonicalize(&device).unwrap().join("idVendor");
     std::fs::write(&vendor, "zz!z\n").unwrap();
+    // `uevent` carries the id too (PRODUCT=vendor/product/bcdDevice) and is read first.
+    let uevent = vendor.with_file_name("uevent");
+    if let Ok(text) = std::fs::read_to_string(&uevent) {
+        let broken: String = text
+            .lines()
+            .map(|l| match l.strip_prefix("PRODUCT=") {
+                Some(rest) => format!(
+                    "PRODUCT=zz!z/{}\n",
+                    rest.split_once('/').map_or("", |r| r.1)
+                ),
+                None => format!("{l}\n"),
+            })
+            .collect();
+        std::fs::write(&uevent, broken).unwrap();
+    }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vfiokit"))
         .args(["inspect", "--json", "--root"])
         .arg(root.root())

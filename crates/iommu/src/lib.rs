@@ -101,7 +101,7 @@ impl Host {
     pub fn scan(root: &SysRoot) -> Result<Host, Error> {
         let mut pci = vfiokit_pci::scan(root).map_err(Error::NotAHost)?;
         let mut problems = std::mem::take(&mut pci.problems);
-        let groups = read_groups(root, &mut problems);
+        let groups = groups::read_groups_scanned(root, &pci, &mut problems);
         let iommu = read_state(root, !groups.is_empty(), &mut problems);
         let usb = SysfsBackend::new(root.clone())
             .devices()

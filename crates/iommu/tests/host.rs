@@ -469,3 +469,60 @@ fn a_zfs_pool_traced_only_in_part_marks_every_storage_controller() {
         host.roles_of(addr("00:17.0"))[0].detail
     );
 }
+
+/// `Host::scan` builds the groups from the functions' `iommu_group` links; they must be the
+/// groups the `iommu_groups/<n>/devices` directories list, on every recorded, built and
+/// generated host, and on one whose links the scan could not all read.
+#[test]
+fn groups_from_the_links_are_the_listed_groups() {
+    type Guard = Option<Box<dyn std::any::Any>>; // keeps a temporary copy alive
+    let mut roots: Vec<(String, Guard, SysRoot)> = Vec::new();
+    for name in [
+        "elitedesk-800-g4/fresh",
+        "elitedesk-800-g4/configured",
+        "elitedesk-800-g4/gvt",
+        "am4-rtx2060/fresh",
+        "n100/fresh",
+        "n100/sriov",
+        "minisforum-um880pro/fresh",
+        "minisforum-um880pro/configured",
+    ] {
+        let root = SysRoot::new(vfiokit_fakesys::testdata_dir().join(name)).unwrap();
+        roots.push((name.to_string(), None, root));
+    }
+    for (name, host) in hosts::all() {
+        let (dir, root) = host.write_temp().unwrap();
+        roots.push((name.to_string(), Some(Box::new(dir)), root));
+    }
+    let (dir, root) = vfiokit_fakesys::generate::large_host(1000, 1)
+        .unwrap()
+        .write_temp()
+        .unwrap();
+    roots.push(("large_host(1000)".into(), Some(Box::new(dir)), root));
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    // An unreadable function: its group must still list it, from the directory.
+    let gone = root.sys_bus_devices("pci").join("0000:00:1f.4");
+    let real = fs::canonicalize(&gone).unwrap();
+    fs::remove_file(real.join("vendor")).unwrap();
+    fs::remove_file(real.join("uevent")).unwrap();
+    roots.push((
+        "elitedesk with an unreadable 1f.4".into(),
+        Some(Box::new(dir)),
+        root,
+    ));
+    for (name, _dir, root) in &roots {
+        let host = Host::scan(root).unwrap();
+        let mut problems = Vec::new();
+        let listed = vfiokit_iommu::read_groups(root, &mut problems);
+        assert_eq!(host.groups, listed, "{name}");
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+    }
+    let last = &roots.last().unwrap().2;
+    let host = Host::scan(last).unwrap();
+    assert!(!host.pci.iommu_links_complete);
+    let g = host
+        .groups
+        .iter()
+        .find(|g| g.devices.contains(&addr("00:1f.4")));
+    assert!(g.is_some(), "the unreadable function stays in its group");
+}

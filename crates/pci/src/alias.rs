@@ -11,9 +11,75 @@ use std::collections::HashMap;
 pub struct ModuleAliases {
     /// Patterns indexed by their literal prefix up to the vendor id (`pci:v00008086`), so that a
     /// lookup scans the vendor's patterns and the wildcard ones, not the whole file.
-    by_prefix: HashMap<String, Vec<(usize, String, String)>>,
+    by_prefix: HashMap<String, Vec<Alias>>,
     /// Patterns whose vendor part has a wildcard.
-    generic: Vec<(usize, String, String)>,
+    generic: Vec<Alias>,
+}
+
+/// One `alias PATTERN MODULE` line.
+#[derive(Debug, Clone)]
+struct Alias {
+    /// Its line number: matches are reported in file order.
+    line: usize,
+    pattern: String,
+    module: String,
+    /// The longest run of the pattern that must appear literally in a matching text (outside
+    /// `*`, `?`, sets and escapes): a quick test before `fnmatch`, which most texts fail.
+    literal: String,
+}
+
+impl Alias {
+    fn new(line: usize, pattern: &str, module: &str) -> Alias {
+        Alias {
+            line,
+            literal: longest_literal(pattern.as_bytes()),
+            pattern: pattern.to_string(),
+            module: module.to_string(),
+        }
+    }
+}
+
+/// The longest run of ordinary bytes in an `fnmatch` pattern; runs end at `*`, `?`, `[…]`
+/// sets and `\` escapes.
+fn longest_literal(pattern: &[u8]) -> String {
+    let (mut best, mut start, mut i) = ((0, 0), 0, 0);
+    while i <= pattern.len() {
+        let special = pattern
+            .get(i)
+            .is_none_or(|&b| matches!(b, b'*' | b'?' | b'[' | b'\\'));
+        if !special {
+            i += 1;
+            continue;
+        }
+        if i - start > best.1 - best.0 {
+            best = (start, i);
+        }
+        i += match pattern.get(i) {
+            None => break,
+            // A set: skip to its closing `]` (the first one after the opening, a `]` right
+            // after `[` or `[!` belonging to the set); unterminated, nothing after is literal.
+            Some(b'[') => {
+                let mut j = i + 1;
+                if matches!(pattern.get(j), Some(b'!' | b'^')) {
+                    j += 1;
+                }
+                if pattern.get(j) == Some(&b']') {
+                    j += 1;
+                }
+                match pattern[j.min(pattern.len())..]
+                    .iter()
+                    .position(|&b| b == b']')
+                {
+                    Some(k) => j + k + 1 - i,
+                    None => break,
+                }
+            }
+            Some(b'\\') => 2,
+            Some(_) => 1,
+        };
+        start = i;
+    }
+    String::from_utf8_lossy(&pattern[best.0..best.1]).into_owned()
 }
 
 /// Literal prefix length used as index key: `pci:v` plus eight vendor digits.
@@ -35,7 +101,7 @@ impl ModuleAliases {
             else {
                 continue;
             };
-            let entry = (n, pattern.to_string(), module.to_string());
+            let entry = Alias::new(n, pattern, module);
             match pattern.get(..KEY_LEN) {
                 Some(key) if !key.bytes().any(is_glob) => aliases
                     .by_prefix
@@ -54,16 +120,17 @@ impl ModuleAliases {
         let indexed = key
             .and_then(|k| self.by_prefix.get(&k))
             .map_or(&[][..], Vec::as_slice);
-        let mut hits: Vec<&(usize, String, String)> = indexed
+        let mut hits: Vec<&Alias> = indexed
             .iter()
             .chain(&self.generic)
-            .filter(|(_, pattern, _)| fnmatch(pattern.as_bytes(), modalias.as_bytes()))
+            .filter(|a| modalias.contains(a.literal.as_str()))
+            .filter(|a| fnmatch(a.pattern.as_bytes(), modalias.as_bytes()))
             .collect();
-        hits.sort_by_key(|(line, ..)| *line);
+        hits.sort_by_key(|a| a.line);
         let mut modules: Vec<&str> = Vec::new();
-        for (_, _, module) in hits {
-            if !modules.contains(&module.as_str()) {
-                modules.push(module);
+        for a in hits {
+            if !modules.contains(&a.module.as_str()) {
+                modules.push(&a.module);
             }
         }
         modules
@@ -177,6 +244,47 @@ mod tests {
                 want,
                 "{pattern} ~ {text}"
             );
+        }
+    }
+
+    #[test]
+    fn the_literal_run_is_in_every_text_a_pattern_matches() {
+        let patterns = [
+            "pci:v00008086d00003E92sv*sd*bc*sc*i*",
+            "pci:v*d*sv*sd*bc03sc00i00*",
+            "pci:v000010DEd*sv*sd*bc03sc*i*",
+            "usb:v*p*d*dc*dsc*dp*ic03isc01ip01in*",
+            "a[]b]cdef*",
+            "x[!]]yz??longer",
+            "ab\\*cdefg",
+            "ab[cd",
+            "",
+            "*",
+        ];
+        assert_eq!(
+            longest_literal(b"pci:v*d*sv*sd*bc03sc00i00*"),
+            "bc03sc00i00"
+        );
+        assert_eq!(longest_literal(b"a[]b]cdef*"), "cdef");
+        assert_eq!(longest_literal(b"ab\\*cdefg"), "cdefg");
+        let texts = [
+            "pci:v00008086d00003E92sv0000103Csd0000859Fbc03sc00i00",
+            "pci:v000010DEd00001F08sv00001462sd00003756bc03sc00i00",
+            "usb:v062Ap4101d0110dc00dsc00dp00ic03isc01ip01in00",
+            "abcdef",
+            "a]cdefx",
+            "xayzablonger",
+            "ab*cdefg",
+            "ab[cd",
+            "",
+        ];
+        for p in patterns {
+            let lit = longest_literal(p.as_bytes());
+            for t in texts {
+                if fnmatch(p.as_bytes(), t.as_bytes()) {
+                    assert!(t.contains(&lit), "{p:?} matches {t:?} without {lit:?}");
+                }
+            }
         }
     }
 

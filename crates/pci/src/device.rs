@@ -128,6 +128,10 @@ pub struct PciScan {
     /// Whether any function on this root has a `reset_method` file: the kernel (5.15 and later)
     /// says which reset each function has, and one without the file has none.
     pub has_reset_method_files: bool,
+    /// Whether every function listed in `/sys/bus/pci/devices` was read, its `iommu_group` link
+    /// included (absent, or naming a numbered group): the IOMMU groups' PCI members can then be
+    /// taken from these links instead of listing every group directory.
+    pub iommu_links_complete: bool,
 }
 
 impl PciScan {
@@ -192,6 +196,10 @@ pub fn scan(root: &SysRoot) -> Result<PciScan, SysError> {
     let dir = root.sys_bus_devices("pci");
     let mut scan = PciScan::default();
     let mut resolver = DeviceDirs::new(root, &dir);
+    let mut all_read = true;
+    let mut groups_read = true;
+    let mut sriov_known = true;
+    let mut confirmed = Vec::new();
     for name in root.list(&dir)? {
         let path = dir.join(&name);
         let Ok(address) = name.parse::<PciAddress>() else {
@@ -202,16 +210,40 @@ pub fn scan(root: &SysRoot) -> Result<PciScan, SysError> {
             });
             continue;
         };
-        let device = match resolver.resolve(&path) {
-            Some(real) => read_device_at(root, address, real, &mut scan.problems),
-            None => read_device(root, address, &path, &mut scan.problems),
+        let read = match resolver.resolve(&path) {
+            Some(real) => read_function(root, address, real, &mut scan.problems),
+            None => note(&mut scan.problems, root.resolve(&path))
+                .and_then(|real| read_function(root, address, real, &mut scan.problems)),
         };
-        if let Some(device) = device {
-            scan.devices.push(device);
+        let Some((device, how)) = read else {
+            all_read = false;
+            continue;
+        };
+        groups_read &= how.group_read;
+        sriov_known &= how.sriov_known;
+        confirmed.push(how.confirmed);
+        scan.devices.push(device);
+    }
+    // A VF's `physfn` link names its physical function. Where every function's SR-IOV
+    // capability is known (its config space read whole, extended capabilities included), the VFs
+    // are where the kernel puts them (`pci_iov_virtfn_bus`/`devfn`: the PF's routing id plus
+    // First VF Offset plus VF Stride for each) and no link need be read; otherwise (config space
+    // cut to 64 bytes for a user without CAP_SYS_ADMIN, an unreadable function) every link is.
+    if all_read && sriov_known {
+        derive_physfn(&mut scan.devices);
+    } else {
+        for (d, confirmed) in scan.devices.iter_mut().zip(confirmed) {
+            d.physfn = note(
+                &mut scan.problems,
+                link_in(root, &d.sysfs_path, "physfn", confirmed),
+            )
+            .flatten()
+            .and_then(|n| n.parse().ok());
         }
     }
     scan.devices.sort_by_key(|d| d.address);
     scan.has_reset_method_files = scan.devices.iter().any(|d| d.reset_method.is_some());
+    scan.iommu_links_complete = all_read && groups_read;
     // Each physical function's VFs are the functions whose `physfn` names it.
     let vfs: Vec<(PciAddress, PciAddress)> = scan
         .devices
@@ -226,6 +258,43 @@ pub fn scan(root: &SysRoot) -> Result<PciScan, SysError> {
         }
     }
     Ok(scan)
+}
+
+/// Sets each VF's `physfn` from its physical function's SR-IOV capability, as the kernel numbers
+/// VFs: routing id `PF + First VF Offset + i × VF Stride` for `i` below the enabled count, in the
+/// PF's domain. Addresses with no scanned function (or past bus 255) are skipped.
+fn derive_physfn(devices: &mut [PciDevice]) {
+    let index: std::collections::HashMap<PciAddress, usize> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.address, i))
+        .collect();
+    let mut found = Vec::new();
+    for pf in devices.iter() {
+        let (Some(sriov), Some(cap)) = (&pf.sriov, pf.config.as_ref().and_then(|c| c.sriov)) else {
+            continue;
+        };
+        let a = pf.address;
+        let rid = u32::from(a.bus) << 8 | u32::from(a.device) << 3 | u32::from(a.function);
+        for n in 0..u32::from(sriov.num_vfs) {
+            let vf = rid + u32::from(cap.first_offset) + n * u32::from(cap.stride);
+            let Ok(bus) = u8::try_from(vf >> 8) else {
+                break;
+            };
+            let vf = PciAddress {
+                domain: a.domain,
+                bus,
+                device: ((vf >> 3) & 0x1f) as u8,
+                function: (vf & 7) as u8,
+            };
+            if let Some(&i) = index.get(&vf) {
+                found.push((i, a));
+            }
+        }
+    }
+    for (i, pf) in found {
+        devices[i].physfn = Some(pf);
+    }
 }
 
 /// Resolves `sys/bus/pci/devices/<addr>` links in one system call instead of a realpath
@@ -309,7 +378,24 @@ pub fn read_device(
     problems: &mut Vec<SysError>,
 ) -> Option<PciDevice> {
     let dir = note(problems, root.resolve(link))?;
-    read_device_at(root, address, dir, problems)
+    let (mut device, how) = read_function(root, address, dir, problems)?;
+    device.physfn = note(
+        problems,
+        link_in(root, &device.sysfs_path, "physfn", how.confirmed),
+    )
+    .flatten()
+    .and_then(|n| n.parse().ok());
+    Some(device)
+}
+
+/// How a function was read, for the scan's decisions about the whole host.
+struct HowRead {
+    /// A confined read in its directory succeeded: the directory lies inside the root.
+    confirmed: bool,
+    /// Its `iommu_group` link was read (absent, or naming a numbered group).
+    group_read: bool,
+    /// Its config space was read whole and well formed: any SR-IOV capability is known.
+    sriov_known: bool,
 }
 
 /// What a function's `uevent` says, as `pci_uevent` in the kernel's `drivers/pci/pci-driver.c`
@@ -369,12 +455,12 @@ impl Uevent {
 /// two could disagree (a driver bound between the reads), `uevent` wins: it is one consistent
 /// snapshot. The revision is config byte 8 (the `revision` file is the same byte, read at
 /// enumeration), the file only when the config space is unreadable.
-fn read_device_at(
+fn read_function(
     root: &SysRoot,
     address: PciAddress,
     dir: PathBuf,
     problems: &mut Vec<SysError>,
-) -> Option<PciDevice> {
+) -> Option<(PciDevice, HowRead)> {
     let uevent_path = dir.join("uevent");
     let uevent = match note(problems, root.read_attr_opt(&uevent_path)).flatten() {
         Some(text) => Uevent::parse(&text)
@@ -424,7 +510,12 @@ fn read_device_at(
             hex16(root, dir.join("subsystem_device"), problems).map(DeviceId),
         ),
     };
+    let problems_before = problems.len();
     let config = read_config(root, &dir, problems);
+    let sriov_known = problems.len() == problems_before
+        && config
+            .as_ref()
+            .is_some_and(|(cs, _)| cs.len >= 256 && !cs.extended_unreadable);
     // The kernel writes DRIVER= only for a bound function; without it, look at the link: one
     // `readlink` finds none (`uevent` was just read in `dir`, which is therefore inside the
     // root), and a link that exists after all is resolved in full.
@@ -448,15 +539,18 @@ fn read_device_at(
     // A confined read in `dir` succeeded, so `dir` lies inside the root: its links may be read
     // with one `readlink` each (see `fast_link_name`).
     let confirmed = has_uevent || config.is_some();
-    let physfn = note(problems, link_in(root, &dir, "physfn", confirmed))
-        .flatten()
-        .and_then(|n| n.parse().ok());
     let group_link = dir.join("iommu_group");
+    let mut group_read = true;
     let iommu_group = note(problems, link_in(root, &dir, "iommu_group", confirmed))
+        .or_else(|| {
+            group_read = false;
+            None
+        })
         .flatten()
         .and_then(|name| match name.parse::<u32>() {
             Ok(g) => Some(g),
             Err(_) => {
+                group_read = false;
                 problems.push(SysError::Parse {
                     path: group_link,
                     expected: "a link to a numbered IOMMU group",
@@ -486,7 +580,7 @@ fn read_device_at(
     } else {
         Vec::new()
     };
-    Some(PciDevice {
+    let device = PciDevice {
         address,
         vendor: VendorId(vendor),
         device: DeviceId(device),
@@ -499,7 +593,7 @@ fn read_device_at(
         boot_vga,
         iommu_group,
         parent: parent_function(&dir),
-        physfn,
+        physfn: None, // set by the caller, from the link or the PF's SR-IOV capability
         vfio_dev,
         // The ROM BAR matters for display devices (a VM needs their ROM); others are not read.
         rom_bar: if class.is_display() {
@@ -512,7 +606,13 @@ fn read_device_at(
         mdev_types,
         config,
         sysfs_path: dir,
-    })
+    };
+    let how = HowRead {
+        confirmed,
+        group_read,
+        sriov_known,
+    };
+    Some((device, how))
 }
 
 /// The SR-IOV state of a physical function: totals from `sriov_totalvfs`/`sriov_numvfs` where

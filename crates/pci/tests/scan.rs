@@ -270,3 +270,73 @@ fn a_root_without_pci_devices_is_an_error() {
     let err = scan(&root).unwrap_err().to_string();
     assert!(err.contains("sys/bus/pci/devices"), "{err}");
 }
+
+/// The last component of the link `name` in the function's directory, read with std.
+fn link_last(dir: &std::path::Path, name: &str) -> Option<String> {
+    let target = fs::read_link(dir.join(name)).ok()?;
+    Some(target.file_name()?.to_str()?.to_string())
+}
+
+/// The scan takes each VF's `physfn` from its PF's SR-IOV capability when every config space is
+/// whole, and tells the IOMMU crate it may build groups from the `iommu_group` links: both must
+/// say what the links say, on every recorded, built and generated host.
+#[test]
+fn derived_physfn_and_groups_agree_with_the_links() {
+    let mut roots: Vec<(String, Option<tempfile::TempDir>, SysRoot)> = Vec::new();
+    for name in [
+        "elitedesk-800-g4/fresh",
+        "elitedesk-800-g4/configured",
+        "elitedesk-800-g4/gvt",
+        "am4-rtx2060/fresh",
+        "n100/fresh",
+        "n100/sriov",
+        "minisforum-um880pro/fresh",
+        "minisforum-um880pro/configured",
+    ] {
+        let root = SysRoot::new(vfiokit_fakesys::testdata_dir().join(name)).unwrap();
+        roots.push((name.to_string(), None, root));
+    }
+    for (name, host) in hosts::all() {
+        let (dir, root) = host.write_temp().unwrap();
+        roots.push((name.to_string(), Some(dir), root));
+    }
+    for (n, seed) in [(400, 3), (1000, 1)] {
+        let (dir, root) = vfiokit_fakesys::generate::large_host(n, seed)
+            .unwrap()
+            .write_temp()
+            .unwrap();
+        roots.push((format!("large_host({n}, {seed})"), Some(dir), root));
+    }
+    let mut vfs = 0;
+    for (name, _dir, root) in &roots {
+        let scan = scan(root).unwrap();
+        assert!(scan.iommu_links_complete, "{name}");
+        for d in &scan.devices {
+            let physfn = link_last(&d.sysfs_path, "physfn").map(|n| addr(&n));
+            assert_eq!(d.physfn, physfn, "{name} {}", d.address);
+            vfs += usize::from(physfn.is_some());
+            let group = link_last(&d.sysfs_path, "iommu_group").map(|g| g.parse().unwrap());
+            assert_eq!(d.iommu_group, group, "{name} {}", d.address);
+        }
+    }
+    assert!(vfs > 100, "VFs were compared: {vfs}");
+}
+
+#[test]
+fn a_short_config_space_reads_every_physfn_link() {
+    let (_dir, root) = vfiokit_fakesys::generate::large_host(400, 3)
+        .unwrap()
+        .write_temp()
+        .unwrap();
+    let whole = scan(&root).unwrap();
+    // A user without CAP_SYS_ADMIN reads 64 bytes of config space: no SR-IOV capability is seen.
+    for d in &whole.devices {
+        let path = d.sysfs_path.join("config");
+        let bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..64]).unwrap();
+    }
+    let short = scan(&root).unwrap();
+    let vfs = |s: &PciScan| -> Vec<_> { s.devices.iter().map(|d| (d.address, d.physfn)).collect() };
+    assert_eq!(vfs(&whole), vfs(&short));
+    assert!(short.devices.iter().any(|d| d.physfn.is_some()));
+}

@@ -134,8 +134,18 @@ impl HostFacts {
     pub fn gather(root: &SysRoot) -> Result<HostFacts> {
         let host = Host::scan(root)?;
         let mut problems = Vec::new();
-        let aliases = vfiokit_pci::load_module_aliases(root).unwrap_or_else(|e| {
-            problems.push(e.to_string());
+        // `/proc/sys/kernel/osrelease` once, for the release and for `modules.alias`.
+        let release = root.read_attr_opt(&root.proc_osrelease());
+        let aliases = match &release {
+            Ok(Some(r)) => root
+                .read_attr_opt(&root.modules_alias(r.trim()))
+                .map(|text| text.map(|t| vfiokit_pci::ModuleAliases::parse(&t)))
+                .map_err(|e| e.to_string()),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+        .unwrap_or_else(|e| {
+            problems.push(e);
             None
         });
         let mut driver_modules = BTreeMap::new();
@@ -146,12 +156,10 @@ impl HostFacts {
                 driver_modules.insert(d.to_string(), module.unwrap_or_else(|| d.replace('-', "_")));
             }
         }
-        let release = root
-            .read_attr_opt(&root.proc_osrelease())
-            .unwrap_or_else(|e| {
-                problems.push(e.to_string());
-                None
-            });
+        let release = release.unwrap_or_else(|e| {
+            problems.push(e.to_string());
+            None
+        });
         let cpu_vendor = cpu_vendor(root, &host);
         let boot_loader = BootLoader::detect(root);
         let rel = |p: PathBuf| {

@@ -1,9 +1,10 @@
 //! USB devices from `/sys/bus/usb/devices` under a [`SysRoot`].
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use vfiokit_pci::PciAddress;
-use vfiokit_sysfs::SysRoot;
+use vfiokit_sysfs::{Confinement, SysRoot};
 
 use crate::{Error, UsbBackend, UsbDevice, UsbId, UsbInterface, UsbScan};
 
@@ -73,6 +74,138 @@ fn dec_attr(root: &SysRoot, path: &Path, problems: &mut Vec<String>) -> Option<u
     }
 }
 
+/// What a USB device's `uevent` says (`usb_uevent` in the kernel's `drivers/usb/core/driver.c`):
+/// `PRODUCT=idVendor/idProduct/bcdDevice` in hex, `TYPE=class/subclass/protocol` in decimal,
+/// `BUSNUM=`, `DEVNUM=`. One read for five attribute files; a key missing or malformed leaves
+/// its file to be read.
+#[derive(Debug, Default)]
+struct DeviceUevent {
+    vendor: Option<u16>,
+    product: Option<u16>,
+    class: Option<u8>,
+    busnum: Option<u16>,
+    devnum: Option<u16>,
+}
+
+impl DeviceUevent {
+    fn parse(text: &str) -> DeviceUevent {
+        let mut u = DeviceUevent::default();
+        for line in text.lines() {
+            let Some((key, value)) = line.split_once('=') else {
+                continue;
+            };
+            let mut parts = value.split('/');
+            match key {
+                "PRODUCT" => {
+                    let mut hex = || u16::from_str_radix(parts.next()?, 16).ok();
+                    (u.vendor, u.product) = (hex(), hex());
+                }
+                "TYPE" => u.class = parts.next().and_then(|c| c.parse().ok()),
+                "BUSNUM" => u.busnum = value.parse().ok(),
+                "DEVNUM" => u.devnum = value.parse().ok(),
+                _ => {}
+            }
+        }
+        u
+    }
+}
+
+/// An interface's number, class, subclass and protocol from its `modalias`
+/// (`usb:v…p…d…dc…dsc…dp…ic03isc01ip01in00`, as `usb_device_modalias` writes it): one read for
+/// four attribute files.
+fn interface_from_modalias(modalias: &str) -> Option<(u8, u8, u8, u8)> {
+    let modalias = modalias.trim_end();
+    if !modalias.starts_with("usb:") {
+        return None;
+    }
+    let rest = &modalias[modalias.rfind("ic")?..];
+    let take = |prefix: &str, rest: &mut &str| -> Option<u8> {
+        let r = rest.strip_prefix(prefix)?;
+        let v = u8::from_str_radix(r.get(..2)?, 16).ok()?;
+        *rest = &r[2..];
+        Some(v)
+    };
+    let mut rest = rest;
+    let class = take("ic", &mut rest)?;
+    let subclass = take("isc", &mut rest)?;
+    let protocol = take("ip", &mut rest)?;
+    let number = take("in", &mut rest)?;
+    rest.is_empty()
+        .then_some((number, class, subclass, protocol))
+}
+
+/// Real directories of `sys/bus/usb/devices/<name>` links in one `readlink` each where the
+/// kernel confines the reads (or on the host's own `/`): the link's relative target joined onto
+/// the canonical bus directory, accepted when its parent directory is canonical (checked once
+/// per parent: a hub's devices share it). Anything else is `None`: the caller resolves in full.
+struct DeviceDirs<'a> {
+    root: &'a SysRoot,
+    bus: Option<PathBuf>,
+    parents: HashMap<PathBuf, bool>,
+}
+
+impl<'a> DeviceDirs<'a> {
+    fn new(root: &'a SysRoot, bus: &Path) -> DeviceDirs<'a> {
+        let fast = root.confinement() == Confinement::Kernel || root.is_host();
+        DeviceDirs {
+            root,
+            bus: fast.then(|| root.resolve(bus).ok()).flatten(),
+            parents: HashMap::new(),
+        }
+    }
+
+    fn fast(&self) -> bool {
+        self.bus.is_some()
+    }
+
+    fn resolve(&mut self, link: &Path) -> Option<PathBuf> {
+        let bus = self.bus.as_ref()?;
+        let target = self.root.read_link(link).ok()??;
+        if !target.is_relative() {
+            return None;
+        }
+        let real = vfiokit_sysfs::join_lexically(bus, &target)?;
+        let parent = real.parent()?.to_path_buf();
+        let root = self.root;
+        let canonical = *self
+            .parents
+            .entry(parent)
+            .or_insert_with_key(|p| root.resolve(p).is_ok_and(|r| &r == p));
+        canonical.then_some(real)
+    }
+}
+
+/// The interface `name` of the device at `real`, read from its `modalias` and `driver` link in
+/// the device's directory (where the kernel puts interfaces). `None` when that does not work
+/// (no such directory, a recording without `modalias`): the caller reads the attribute files.
+fn fast_interface(root: &SysRoot, real: &Path, name: &str) -> Option<UsbInterface> {
+    let dir = real.join(name);
+    let bytes = root.read_bytes_opt(&dir.join("modalias")).ok()??;
+    let (number, class, subclass, protocol) =
+        interface_from_modalias(std::str::from_utf8(&bytes).ok()?)?;
+    // The confined read just went through `dir`: it lies inside the root, and its `driver`
+    // link is read with one `readlink`, its target checked lexically.
+    let link = dir.join("driver");
+    let driver = match root.read_link(&link) {
+        Ok(None) => None,
+        Ok(Some(target))
+            if target.is_relative()
+                && vfiokit_sysfs::join_lexically(&dir, &target)
+                    .is_some_and(|t| root.relative(&t).is_some()) =>
+        {
+            Some(target.file_name()?.to_str()?.to_string())
+        }
+        _ => root.link_name(&link).ok().flatten(),
+    };
+    Some(UsbInterface {
+        number,
+        class,
+        subclass,
+        protocol,
+        driver,
+    })
+}
+
 /// The PCI function a USB device's real path lies under: its host controller.
 fn controller_of(path: &Path) -> Option<PciAddress> {
     path.ancestors()
@@ -86,21 +219,37 @@ impl UsbBackend for SysfsBackend {
         let mut scan = UsbScan::default();
         // A host without USB has no `/sys/bus/usb` at all: no devices, not an error.
         let names = root.list_opt(&dir)?;
+        let mut dirs = DeviceDirs::new(root, &dir);
         for name in names
             .iter()
             .filter(|n| !n.contains(':') && !n.starts_with("usb"))
         {
             let problems = &mut scan.problems;
-            let real = match root.resolve(&dir.join(name)) {
-                Ok(r) => r,
-                Err(e) => {
-                    // A device unplugged while we read leaves a dangling link.
-                    problems.push(e.to_string());
-                    continue;
-                }
+            let link = dir.join(name);
+            // The fast directory is taken only when its `uevent` reads: a dangling link, or a
+            // recording without `uevent`, is resolved in full (which reports the dangling link).
+            let fast = dirs.resolve(&link).and_then(|real| {
+                let bytes = root.read_bytes_opt(&real.join("uevent")).ok()??;
+                let text = String::from_utf8(bytes).ok()?;
+                Some((real, DeviceUevent::parse(&text)))
+            });
+            let (real, uevent) = match fast {
+                Some(found) => found,
+                None => match root.resolve(&link) {
+                    Ok(r) => (r, DeviceUevent::default()),
+                    Err(e) => {
+                        // A device unplugged while we read leaves a dangling link.
+                        problems.push(e.to_string());
+                        continue;
+                    }
+                },
             };
-            let vendor = hex_attr(root, &real.join("idVendor"), problems);
-            let product = hex_attr(root, &real.join("idProduct"), problems);
+            let vendor = uevent
+                .vendor
+                .or_else(|| hex_attr(root, &real.join("idVendor"), problems));
+            let product = uevent
+                .product
+                .or_else(|| hex_attr(root, &real.join("idProduct"), problems));
             let (Some(vendor), Some(product)) = (vendor, product) else {
                 let missing = if vendor.is_none() {
                     "idVendor"
@@ -116,6 +265,12 @@ impl UsbBackend for SysfsBackend {
             let mut interfaces = Vec::new();
             let prefix = format!("{name}:");
             for iface in names.iter().filter(|n| n.starts_with(&prefix)) {
+                if dirs.fast()
+                    && let Some(i) = fast_interface(root, &real, iface)
+                {
+                    interfaces.push(i);
+                    continue;
+                }
                 let Ok(ireal) = root.resolve(&dir.join(iface)) else {
                     continue;
                 };
@@ -134,17 +289,26 @@ impl UsbBackend for SysfsBackend {
                 });
             }
             scan.devices.push(UsbDevice {
-                bus: dec_attr(root, &real.join("busnum"), problems)
+                bus: uevent
+                    .busnum
+                    .or_else(|| dec_attr(root, &real.join("busnum"), problems))
                     .or_else(|| name.split('-').next()?.parse().ok())
                     .unwrap_or(0),
                 port: name.clone(),
-                devnum: dec_attr(root, &real.join("devnum"), problems).unwrap_or(0),
+                devnum: uevent
+                    .devnum
+                    .or_else(|| dec_attr(root, &real.join("devnum"), problems))
+                    .unwrap_or(0),
                 id: UsbId { vendor, product },
                 manufacturer: text_attr(root, &real.join("manufacturer"), problems),
                 product: text_attr(root, &real.join("product"), problems),
                 serial: text_attr(root, &real.join("serial"), problems),
-                class: hex_attr(root, &real.join("bDeviceClass"), problems)
-                    .and_then(|v| u8::try_from(v).ok())
+                class: uevent
+                    .class
+                    .or_else(|| {
+                        hex_attr(root, &real.join("bDeviceClass"), problems)
+                            .and_then(|v| u8::try_from(v).ok())
+                    })
                     .unwrap_or(0),
                 speed: text_attr(root, &real.join("speed"), problems),
                 interfaces,

@@ -158,6 +158,8 @@ fn missing_strings_bad_bytes_and_vanished_devices_are_reported_not_fatal() {
         .join("sys/devices/pci0000:00/0000:00:14.0/usb1/1-1");
     fs::write(dev.join("product"), b"Wireless \xe9 Mouse\n").unwrap();
     fs::remove_file(dev.join("idProduct")).unwrap();
+    // `uevent` carries the ids too (and is read first): without it the files are read.
+    fs::remove_file(dev.join("uevent")).unwrap();
     let bt = dir
         .path()
         .join("sys/devices/pci0000:00/0000:00:14.0/usb1/1-14");
@@ -194,4 +196,46 @@ fn the_live_backend_reports_no_access_instead_of_panicking() {
         Ok(scan) => assert!(scan.devices.iter().all(|d| d.port.contains('-'))),
         Err(e) => assert!(e.to_string().starts_with("no USB access"), "{e}"),
     }
+}
+
+/// Where the kernel confines reads, devices come from `uevent` and interfaces from `modalias`
+/// (one read each instead of five and four attribute files); the user-space walk reads every
+/// attribute file. Both must find the same devices, on every recorded and built host.
+#[test]
+fn uevent_and_modalias_give_what_the_attribute_files_give() {
+    use vfiokit_sysfs::Confinement;
+    type Guard = Option<Box<dyn std::any::Any>>; // keeps a temporary copy alive
+    let mut dirs: Vec<(String, std::path::PathBuf, Guard)> = Vec::new();
+    for name in [
+        "elitedesk-800-g4/fresh",
+        "elitedesk-800-g4/configured",
+        "am4-rtx2060/fresh",
+        "n100/fresh",
+        "minisforum-um880pro/fresh",
+    ] {
+        dirs.push((
+            name.into(),
+            vfiokit_fakesys::testdata_dir().join(name),
+            None,
+        ));
+    }
+    let mut hosts_list: Vec<(String, vfiokit_fakesys::Host)> = hosts::all()
+        .into_iter()
+        .map(|(n, h)| (n.to_string(), h))
+        .collect();
+    hosts_list.push(("busy elitedesk".into(), busy_elitedesk()));
+    for (name, host) in hosts_list {
+        let (dir, root) = host.write_temp().unwrap();
+        dirs.push((name, root.root().to_path_buf(), Some(Box::new(dir))));
+    }
+    let mut seen = 0;
+    for (name, dir, _guard) in &dirs {
+        let kernel = SysRoot::new(dir).unwrap();
+        let walk = SysRoot::with_confinement(dir, Confinement::Walk).unwrap();
+        let (a, b) = (scan(&kernel), scan(&walk));
+        assert_eq!(a.devices, b.devices, "{name}");
+        assert_eq!(a.problems, b.problems, "{name}");
+        seen += a.devices.iter().map(|d| d.interfaces.len()).sum::<usize>();
+    }
+    assert!(seen > 10, "interfaces were compared: {seen}");
 }

@@ -179,9 +179,9 @@ pub fn run_bench(common: &Common, cmd: BenchCommand) -> anyhow::Result<ExitCode>
         };
         let sysfs = format!("sysfs.path={}", root.join("sys/bus/pci").display());
         let lspci_args = ["-A", "linux-sysfs", "-O", &sysfs, "-D", "-nn", "-k", "-vmm"];
-        let mut inspect = Command::new(&vfiokit);
+        let mut inspect = measured_command(&vfiokit);
         inspect_cmd(&mut inspect);
-        let mut lspci = Command::new("lspci");
+        let mut lspci = measured_command("lspci");
         lspci.args(lspci_args);
         // One untimed run each warms the page cache and checks that both see every function.
         let seen_inspect = inspect_functions(&output_of(&mut inspect)?)?;
@@ -275,26 +275,37 @@ fn table(rows: &[Row]) -> String {
             );
         }
     }
-    let _ = writeln!(out, "\ntargets:");
+    let _ = writeln!(out, "\ntargets (issue 18):");
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
     for r in rows {
         let ratio = r.inspect.median_s / r.lspci.median_s;
-        let limit = if r.functions >= 10_000 { 0.5 } else { 1.0 };
+        // 0.35 of lspci's time at 10 000 functions, 0.4 at 14 (the EliteDesk); sizes between
+        // have no target of their own and are held to the looser one.
+        let limit = if r.functions >= 10_000 { 0.35 } else { 0.4 };
         let _ = writeln!(
             out,
-            "  inspect/lspci time at {:>6} functions <= {limit:.1}: {ratio:.2} {}",
+            "  inspect/lspci time at {:>6} functions <= {limit:.2}: {ratio:.2} {}",
             r.functions,
             verdict(ratio <= limit)
         );
         if let (Some(a), Some(b)) = (r.inspect.syscalls, r.lspci.syscalls) {
+            let per_fn = a as f64 / r.functions as f64;
             let _ = writeln!(
                 out,
                 "  system calls per function at {:>6} <= lspci's: {:.1} vs {:.1} {}",
                 r.functions,
-                a as f64 / r.functions as f64,
+                per_fn,
                 b as f64 / r.functions as f64,
                 verdict(a <= b)
             );
+            if r.functions >= 10_000 {
+                let _ = writeln!(
+                    out,
+                    "  system calls per function at {:>6} <= 12: {per_fn:.1} {}",
+                    r.functions,
+                    verdict(per_fn <= 12.0)
+                );
+            }
         }
     }
     let find = |n: usize| rows.iter().find(|r| r.functions == n);
@@ -310,11 +321,21 @@ fn table(rows: &[Row]) -> String {
         let mib = kib as f64 / 1024.0;
         let _ = writeln!(
             out,
-            "  inspect peak memory at 10 000 functions < 64 MiB: {mib:.1} MiB {}",
-            verdict(mib < 64.0)
+            "  inspect peak memory at 10 000 functions <= 32 MiB: {mib:.1} MiB {}",
+            verdict(mib <= 32.0)
         );
     }
     out
+}
+
+/// A command to time or count, without the `LD_LIBRARY_PATH` that `cargo run` (and so
+/// `cargo xtask`) sets: with it the dynamic loader looks for every shared library in four more
+/// directories first, about 150 failed `openat` calls per process, which the programs do not
+/// make when run by hand.
+fn measured_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_remove("LD_LIBRARY_PATH");
+    cmd
 }
 
 /// The host to time for `n` functions: the recorded EliteDesk for 14, else a generated one
@@ -445,7 +466,7 @@ fn median(runs: &[f64]) -> f64 {
 
 /// System calls of one run, all threads and children (`strace -c -f`): the `total` row.
 fn syscalls(argv: &[String], report: &Path) -> anyhow::Result<Option<u64>> {
-    let status = Command::new("strace")
+    let status = measured_command("strace")
         .args(["-c", "-f", "-o"])
         .arg(report)
         .args(argv)
@@ -465,7 +486,7 @@ fn syscalls(argv: &[String], report: &Path) -> anyhow::Result<Option<u64>> {
 
 /// Peak resident memory of one run in KiB (GNU `time -f %M`).
 fn peak_kib(argv: &[String], report: &Path) -> anyhow::Result<Option<u64>> {
-    let status = Command::new("time")
+    let status = measured_command("time")
         .args(["-f", "%M", "-o"])
         .arg(report)
         .args(argv)
