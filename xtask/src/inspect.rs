@@ -13,15 +13,21 @@ pub fn run(common: &Common) -> anyhow::Result<ExitCode> {
     let root = common.open_root()?;
     let facts = vfiokit_setup::HostFacts::gather(&root)?;
     let host = &facts.host;
-    let aliases = vfiokit_pci::load_module_aliases(&root).unwrap_or_else(|e| {
-        eprintln!("warning: {e}");
-        None
-    });
+    let aliases = facts.aliases.as_ref();
     if common.json {
-        let report = vfiokit_setup::inspect::report_with_facts(&facts, aliases.as_ref());
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let report = vfiokit_setup::inspect::report_with_facts(&facts, aliases);
+        // Streamed: a 10,000-function host's JSON is never held as one string.
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = serde_json::to_writer_pretty(&mut out, &report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
+        if let Err(e) = written {
+            crate::stdout_failed(e);
+        }
     } else {
-        print!("{}", human(host, aliases.as_ref()));
+        print!("{}", human(host, aliases));
         for d in &host.pci.devices {
             let modes = vfiokit_setup::share::igpu_modes(&facts, d);
             if !modes.is_empty() {
