@@ -84,7 +84,7 @@ enum Command {
     /// modules, modprobe.d, initramfs. Refuses (exit 3) when the host would lose something it needs.
     SetupHost {
         /// A PCI function to give to a VM (`00:02.0`); repeat for several.
-        #[arg(long = "device", value_name = "ADDR", required_unless_present = "share", num_args = 1..)]
+        #[arg(long = "device", value_name = "ADDR", required_unless_present_any = ["share", "vfs"], num_args = 1..)]
         devices: Vec<vfiokit_pci::PciAddress>,
         /// Accept losing this host-critical function along with a device; repeat for each one.
         #[arg(long = "force-collateral", value_name = "ADDR", num_args = 1..)]
@@ -93,7 +93,7 @@ enum Command {
         #[arg(long, value_name = "ADDR", conflicts_with_all = ["devices", "force_collateral"])]
         share: Option<vfiokit_pci::PciAddress>,
         /// With --share: the number of SR-IOV virtual functions (gen 12 and later iGPUs).
-        #[arg(long, value_name = "N", requires = "share")]
+        #[arg(long, value_name = "N", requires = "share", value_parser = clap::value_parser!(u16).range(1..=7))]
         vfs: Option<u16>,
         /// Write the files (and, on the root `/`, run the commands). Without it nothing changes.
         #[arg(long)]

@@ -48,8 +48,8 @@ fn refused(common: &Common, refusal: &Refusal) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(3))
 }
 
-/// The end of every planning command: nothing to do, the plan (diffs or JSON), or, with
-/// `--apply`, the plan applied through the journal and recorded as `command`.
+/// The end of every planning command: nothing to do (with the plan's notes), the plan (diffs or
+/// JSON), or, with `--apply`, the plan applied through the journal and recorded as `command`.
 #[allow(clippy::too_many_arguments)]
 fn finish(
     common: &Common,
@@ -73,6 +73,7 @@ fn finish(
             print_json(&v)?;
         } else if plan.is_empty() {
             println!("nothing to do: {nothing}");
+            print!("{}", plan.render());
         } else if let Some(header) = header {
             println!("{header}\n");
             print!("{}", plan.render());

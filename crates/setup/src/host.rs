@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use vfiokit_iommu::{Assessment, IommuKind, assess};
+use vfiokit_kcmdline::Cmdline;
 use vfiokit_pci::{PciAddress, PciDevice};
 use vfiokit_plan::Plan;
 
@@ -56,6 +57,9 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<Host
     if !assessment.harms.is_empty() {
         return Ok(Err(Refusal::of_assessment(host, &assessment)));
     }
+    if let Some(r) = crate::share::check_host_devices(facts, &assessment.members) {
+        return Ok(Err(r));
+    }
     let mut docs = Docs::new(facts);
     plan_cmdline(facts, &mut docs)?;
     crate::gpu::plan_framebuffer(facts, &assessment, &mut docs)?;
@@ -85,16 +89,8 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<Host
 
 /// The IOMMU parameters the command line lacks.
 fn plan_cmdline(facts: &HostFacts, docs: &mut Docs<'_>) -> Result<()> {
-    let intel = facts.cpu_vendor == Some(IommuKind::Intel);
     docs.cmdline(|c, reasons| {
-        if intel && c.get("intel_iommu") != Some(Some("on")) {
-            c.set("intel_iommu", Some("on"));
-            reasons.push(
-                "intel_iommu=on: turns the Intel IOMMU on. Proxmox's 6.8 kernel does so by default, but an older \
-                 kernel picked from the boot menu does not; written so that both behave the same"
-                    .to_string(),
-            );
-        }
+        intel_iommu_on(facts, c, reasons);
         if c.get("iommu").is_none() {
             c.set("iommu", Some("pt"));
             reasons.push(
@@ -103,6 +99,19 @@ fn plan_cmdline(facts: &HostFacts, docs: &mut Docs<'_>) -> Result<()> {
             );
         }
     })
+}
+
+/// `intel_iommu=on` on an Intel host whose command line lacks it (`setup-host --device` and the
+/// sharing plans of `setup-host --share`).
+pub(crate) fn intel_iommu_on(facts: &HostFacts, c: &mut Cmdline, reasons: &mut Vec<String>) {
+    if facts.cpu_vendor == Some(IommuKind::Intel) && c.get("intel_iommu") != Some(Some("on")) {
+        c.set("intel_iommu", Some("on"));
+        reasons.push(
+            "intel_iommu=on: turns the Intel IOMMU on. Proxmox's 6.8 kernel does so by default, but an older \
+             kernel picked from the boot menu does not; written so that both behave the same"
+                .to_string(),
+        );
+    }
 }
 
 /// `/etc/modules`: the VFIO modules, and `vfio_virqfd` only before 6.2 (merged into vfio since;

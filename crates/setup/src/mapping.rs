@@ -223,6 +223,7 @@ pub fn plan(cluster: &HostFacts, req: &Request<'_>) -> Result<std::result::Resul
             harms: Vec::new(),
             alternatives: Vec::new(),
             force_collateral: Vec::new(),
+            in_use: Vec::new(),
         }));
     }
     let mut plan = Plan::default();

@@ -33,6 +33,9 @@ pub struct Refusal {
     pub alternatives: Vec<String>,
     /// The functions `--force-collateral` would have to name.
     pub force_collateral: Vec<String>,
+    /// The VM entries that use the iGPU shared (its vGPUs or VFs) and stop it being given away.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub in_use: Vec<crate::share::VmUse>,
 }
 
 impl std::fmt::Display for Refusal {
@@ -49,6 +52,7 @@ impl Refusal {
             harms: Vec::new(),
             alternatives: Vec::new(),
             force_collateral: Vec::new(),
+            in_use: Vec::new(),
         }
     }
 
@@ -154,6 +158,7 @@ impl Refusal {
             harms: Refusal::harms_of(host, a),
             alternatives,
             force_collateral: force,
+            in_use: Vec::new(),
         }
     }
 }

@@ -295,6 +295,21 @@ pub static RULES: &[Rule] = &[
         detect: crate::share::sriov_numvfs_zero,
     },
     Rule {
+        id: "sriov-not-persistent",
+        severity: Severity::Warning,
+        detect: crate::share::sriov_not_persistent,
+    },
+    Rule {
+        id: "vm-vf-not-persistent",
+        severity: Severity::Warning,
+        detect: crate::share::vm_vf_not_persistent,
+    },
+    Rule {
+        id: "vm-mdev-parent-not-gvt",
+        severity: Severity::Error,
+        detect: crate::share::vm_mdev_parent_not_gvt,
+    },
+    Rule {
         id: "sriov-dkms-missing",
         severity: Severity::Error,
         detect: crate::share::sriov_dkms_missing,

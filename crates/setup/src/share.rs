@@ -304,7 +304,14 @@ pub fn igpu_modes(facts: &HostFacts, d: &PciDevice) -> Vec<ModeStatus> {
     let running = Cmdline::parse(&facts.host.iommu.cmdline);
     let release = facts.release.as_deref().unwrap_or("?").trim().to_string();
     let mut whole = Vec::new();
-    if !d.driver_is_vfio_safe() {
+    let uses = vm_uses(facts, d);
+    if !uses.is_empty() {
+        let list: Vec<String> = uses.iter().map(ToString::to_string).collect();
+        whole.push(format!(
+            "VMs use it shared ({}): giving it whole would stop them; remove those entries first",
+            list.join("; ")
+        ));
+    } else if !d.driver_is_vfio_safe() {
         whole.push(format!(
             "bound to {}, not vfio-pci (vfiokit setup-host --device {})",
             d.driver.as_deref().unwrap_or("no driver"),
@@ -733,7 +740,6 @@ fn plan_gvt(
             "lib/modules/{release}/modules.dep is not there, so whether this kernel builds kvmgt.ko is not checked (Proxmox's kernels do)"
         )),
     }
-    let old_kernel = facts.kernel().is_some_and(|k| k < (6, 8));
     docs.cmdline(|c, reasons| {
         if c.get("i915.enable_gvt") != Some(Some("1")) {
             c.set("i915.enable_gvt", Some("1"));
@@ -742,12 +748,7 @@ fn plan_gvt(
                 d.address
             ));
         }
-        if old_kernel && c.get("intel_iommu") != Some(Some("on")) {
-            c.set("intel_iommu", Some("on"));
-            reasons.push(format!(
-                "intel_iommu=on: kernels before 6.8 (this one is {release}) leave the Intel IOMMU off, and VFIO needs it"
-            ));
-        }
+        crate::host::intel_iommu_on(facts, c, reasons);
     })?;
     let (doc, reasons) = docs.modules()?;
     if doc.add("kvmgt") {
@@ -797,12 +798,8 @@ fn plan_sriov(
              \x20 {rel}\n"
         ))));
     }
-    let intel = facts.cpu_vendor == Some(vfiokit_iommu::IommuKind::Intel);
     docs.cmdline(|c, reasons| {
-        if intel && c.get("intel_iommu") != Some(Some("on")) {
-            c.set("intel_iommu", Some("on"));
-            reasons.push("intel_iommu=on: VFs are passed to VMs through the IOMMU".into());
-        }
+        crate::host::intel_iommu_on(facts, c, reasons);
         if c.get("i915.enable_guc") != Some(Some("3")) {
             c.set("i915.enable_guc", Some("3"));
             reasons.push(
@@ -853,29 +850,165 @@ fn plan_sriov(
     Ok(None)
 }
 
-/// `setup-vm`: refuses giving away the PF of enabled VFs (it destroys every VF).
-pub(crate) fn check_vm_devices(facts: &HostFacts, devices: &[PciAddress]) -> Option<Refusal> {
-    for &a in devices {
-        let d = facts.host.device(a)?;
-        let Some(s) = d
-            .sriov
-            .as_ref()
-            .filter(|s| s.num_vfs > 0 || !s.vfs.is_empty())
-        else {
-            continue;
-        };
-        let vfs: Vec<String> = s.vfs.iter().map(ToString::to_string).collect();
-        let first = vfs.first().cloned().unwrap_or_else(|| "a VF".into());
+/// A VM entry that uses an iGPU shared: one of its vGPUs (`mdev=`) or one of its VFs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VmUse {
+    /// The VM.
+    pub vmid: u32,
+    /// Its `hostpciN` key.
+    pub key: String,
+    /// The function the entry passes: the vGPU's parent, or the VF (`0000:00:02.1`).
+    pub address: String,
+    /// The vGPU type (`i915-GVTg_V5_8`); `None` for a VF.
+    pub mdev: Option<String>,
+}
+
+impl std::fmt::Display for VmUse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.mdev {
+            Some(ty) => write!(
+                f,
+                "VM {} {}: vGPU {ty} of {}",
+                self.vmid, self.key, self.address
+            ),
+            None => write!(f, "VM {} {}: the VF {}", self.vmid, self.key, self.address),
+        }
+    }
+}
+
+/// The entries of this node's VMs that use `pf` shared: `mdev=` on it, or one of its VFs (for
+/// an SR-IOV iGPU also functions 1 to 7 of its slot, the VFs i915-sriov-dkms creates, when they
+/// do not exist now). An entry that names `pf` itself without `mdev=` takes it whole: not counted.
+pub(crate) fn vm_uses(facts: &HostFacts, pf: &PciDevice) -> Vec<VmUse> {
+    let a = pf.address;
+    let mut vfs: Vec<PciAddress> = pf.sriov.as_ref().map(|s| s.vfs.clone()).unwrap_or_default();
+    vfs.extend(
+        facts
+            .host
+            .pci
+            .devices
+            .iter()
+            .filter(|d| d.physfn == Some(a))
+            .map(|d| d.address),
+    );
+    if is_igpu(pf) && sharing(pf.device.0).1 == Sharing::Sriov {
+        vfs.extend((1..=7).map(|function| PciAddress { function, ..a }));
+    }
+    let mut out = Vec::new();
+    for vm in facts.vms.iter().filter(|v| v.local) {
+        let Some(config) = vm.config() else { continue };
+        for (key, h) in crate::vm::hostpcis(&config) {
+            let on_pf = crate::vm::names(&h, a);
+            let address = match &h.mdev {
+                Some(_) if on_pf => a,
+                None if !on_pf => match vfs.iter().find(|v| crate::vm::names(&h, **v)) {
+                    Some(v) => *v,
+                    None => continue,
+                },
+                _ => continue,
+            };
+            out.push(VmUse {
+                vmid: vm.vmid,
+                key,
+                address: address.to_string(),
+                mdev: h.mdev.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Why `a` must not be given away: it is a VF (`setup-host` only: Proxmox binds a VF itself),
+/// the PF of enabled VFs, or a function whose vGPUs or VFs VMs use.
+fn give_away(facts: &HostFacts, a: PciAddress, setup_host: bool) -> Option<Refusal> {
+    let d = facts.host.device(a)?;
+    if let Some(pf) = d.physfn.filter(|_| setup_host) {
         return Some(Refusal::plain(format!(
-            "refused: {a} is the physical function of {} enabled SR-IOV virtual function(s) ({}): giving it to a VM unbinds it \
-             from its host driver and destroys every VF, and the next start of a VM with a VF fails with \
-             \"no pci device info for device '{first}'\"\n\
-             pass a VF instead: --device {first}\n",
-            s.num_vfs.max(u16::try_from(vfs.len()).unwrap_or(u16::MAX)),
-            vfs.join(", ")
+            "refused: {a} is an SR-IOV virtual function of {pf}: setup-host keeps host drivers off devices when they load at boot, \
+             and a VF does not exist then (it is created after boot, when sriov_numvfs is written)\n\
+             Proxmox binds a VF to vfio-pci itself when the VM starts (its PF stays on the host driver): \
+             give it with vfiokit setup-vm --vmid N --device {a}\n"
         )));
     }
-    None
+    let uses = vm_uses(facts, d);
+    let vfs = d
+        .sriov
+        .as_ref()
+        .filter(|s| s.num_vfs > 0 || !s.vfs.is_empty());
+    if uses.is_empty() && vfs.is_none() {
+        return None;
+    }
+    let mut msg = String::from("refused: ");
+    let mut first_vf = None;
+    if let Some(s) = vfs {
+        let list: Vec<String> = s.vfs.iter().map(ToString::to_string).collect();
+        let first = list.first().cloned().unwrap_or_else(|| "a VF".into());
+        msg.push_str(&format!(
+            "{a} is the physical function of {} enabled SR-IOV virtual function(s) ({}): giving it away unbinds it \
+             from its host driver and destroys every VF, and the next start of a VM with a VF fails with \
+             \"no pci device info for device '{first}'\"\n",
+            s.num_vfs.max(u16::try_from(list.len()).unwrap_or(u16::MAX)),
+            list.join(", ")
+        ));
+        first_vf = Some(first);
+    } else {
+        msg.push_str(&format!(
+            "giving {a} away whole takes it from its host driver{}, which ends every vGPU and VF of it: \
+             the VMs that use one would not start\n",
+            if setup_host {
+                " and removes the lines that share it (GVT-g, SR-IOV)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if !uses.is_empty() {
+        msg.push_str(&format!("{a} is shared with these VMs:\n"));
+        for u in &uses {
+            msg.push_str(&format!("  - {u}\n"));
+        }
+        let cmds: Vec<String> = uses
+            .iter()
+            .map(|u| format!("qm set {} --delete {}", u.vmid, u.key))
+            .collect();
+        msg.push_str(&format!(
+            "remove those entries first ({}), then plan again to give {a} away whole\n",
+            cmds.join("; ")
+        ));
+    } else if let Some(first) = first_vf {
+        if setup_host {
+            msg.push_str(&format!(
+                "to give a VM a VF: vfiokit setup-vm --vmid N --device {first}; to give {a} away whole, turn SR-IOV off first \
+                 (remove its sriov_numvfs line from /etc/sysfs.conf and reboot), then plan again\n"
+            ));
+        } else {
+            msg.push_str(&format!("pass a VF instead: --device {first}\n"));
+        }
+    }
+    let mut r = Refusal::plain(msg);
+    r.alternatives = uses
+        .iter()
+        .map(|u| {
+            format!(
+                "remove {} from VM {} (qm set {} --delete {}), then give {a} away",
+                u.key, u.vmid, u.vmid, u.key
+            )
+        })
+        .collect();
+    r.in_use = uses;
+    Some(r)
+}
+
+/// `setup-vm`: refuses giving away (whole or by legacy IGD) the PF of enabled VFs (it destroys
+/// every VF) or a function whose vGPUs or VFs VMs use.
+pub(crate) fn check_vm_devices(facts: &HostFacts, devices: &[PciAddress]) -> Option<Refusal> {
+    devices.iter().find_map(|&a| give_away(facts, a, false))
+}
+
+/// `setup-host --device`: refuses a VF (Proxmox binds it when the VM starts), the PF of enabled
+/// VFs, and a function whose vGPUs or VFs VMs use.
+pub(crate) fn check_host_devices(facts: &HostFacts, devices: &[PciAddress]) -> Option<Refusal> {
+    devices.iter().find_map(|&a| give_away(facts, a, true))
 }
 
 /// The setter `vm::plan` passes in: `(config, key, value, why, reasons)`.
@@ -910,7 +1043,7 @@ pub(crate) fn plan_vm(
         };
         if d.driver.as_deref() != Some("vfio-pci") {
             notes.push(format!(
-                "{a} is a VF on {}: Proxmox binds it to vfio-pci when the VM starts (the PF stays on its driver);                  do not use setup-host --device for a VF",
+                "{a} is a VF on {}: Proxmox binds it to vfio-pci when the VM starts (the PF stays on its driver); do not use setup-host --device for a VF",
                 d.driver.as_deref().unwrap_or("no driver")
             ));
         }
@@ -1189,6 +1322,28 @@ fn sriov_configured(facts: &HostFacts) -> Option<&PciDevice> {
     (conf || run || sysfs_setting(facts, &numvfs_attr(d)).is_some()).then_some(d)
 }
 
+/// Why the VF count of `d` does not come back after a reboot, and the fix: no `sriov_numvfs`
+/// line, or sysfsutils (which applies it) missing. `None` with both there, and the value set.
+fn not_persistent(facts: &HostFacts, d: &PciDevice) -> Option<(String, String)> {
+    match (
+        sysfs_setting(facts, &numvfs_attr(d)),
+        &facts.share.sysfsutils,
+    ) {
+        (None, _) => Some((
+            "the VF count is not persistent (no sriov_numvfs line in /etc/sysfs.conf or /etc/sysfs.d)".to_string(),
+            format!("vfiokit setup-host --share {} --vfs N --apply", d.address),
+        )),
+        (Some((p, v)), None) => Some((
+            format!(
+                "{} sets {v}, but sysfsutils, which applies it at boot, is not installed",
+                p.display()
+            ),
+            "apt install sysfsutils".to_string(),
+        )),
+        (Some(_), Some(_)) => None,
+    }
+}
+
 /// Rule `sriov-numvfs-zero`: SR-IOV configured and booted, but no VF enabled.
 pub(crate) fn sriov_numvfs_zero(i: &Input<'_>) -> Vec<Finding> {
     let Some(d) = sriov_configured(i.facts) else {
@@ -1200,20 +1355,18 @@ pub(crate) fn sriov_numvfs_zero(i: &Input<'_>) -> Vec<Finding> {
     {
         return Vec::new();
     }
-    let attr = numvfs_attr(d);
-    let (why, fix) = match (sysfs_setting(i.facts, &attr), &i.facts.share.sysfsutils) {
-        (None, _) => (
-            "the VF count is not persistent (no sriov_numvfs line in /etc/sysfs.conf or /etc/sysfs.d)".to_string(),
-            format!("vfiokit setup-host --share {} --vfs N --apply", d.address),
-        ),
-        (Some((p, v)), None) => (
-            format!("{} sets {v}, but sysfsutils, which applies it at boot, is not installed", p.display()),
-            "apt install sysfsutils".to_string(),
-        ),
-        (Some((p, v)), Some(_)) => (
-            format!("{} sets {v}, but it did not take (sysfsutils stops at a malformed line; the PF driver may not support SR-IOV)", p.display()),
-            "systemctl status sysfsutils; dmesg | grep -i sriov".to_string(),
-        ),
+    let (why, fix) = match not_persistent(i.facts, d) {
+        Some(found) => found,
+        None => {
+            let (p, v) = sysfs_setting(i.facts, &numvfs_attr(d)).unwrap_or_default();
+            (
+                format!(
+                    "{} sets {v}, but it did not take (sysfsutils stops at a malformed line; the PF driver may not support SR-IOV)",
+                    p.display()
+                ),
+                "systemctl status sysfsutils; dmesg | grep -i sriov".to_string(),
+            )
+        }
     };
     vec![Finding::new(
         "sriov-numvfs-zero",
@@ -1224,6 +1377,109 @@ pub(crate) fn sriov_numvfs_zero(i: &Input<'_>) -> Vec<Finding> {
         ),
         fix,
     )]
+}
+
+/// Rule `sriov-not-persistent`: VFs enabled now, but their count does not come back after a
+/// reboot (`sriov-numvfs-zero` after it).
+pub(crate) fn sriov_not_persistent(i: &Input<'_>) -> Vec<Finding> {
+    let Some(d) = sriov_configured(i.facts) else {
+        return Vec::new();
+    };
+    let Some(n) = d.sriov.as_ref().map(|s| s.num_vfs).filter(|&n| n > 0) else {
+        return Vec::new();
+    };
+    let Some((why, fix)) = not_persistent(i.facts, d) else {
+        return Vec::new();
+    };
+    vec![Finding::new(
+        "sriov-not-persistent",
+        Severity::Warning,
+        format!(
+            "{} has {n} VF(s) enabled now, but after a reboot sriov_numvfs is 0: {why}",
+            d.address
+        ),
+        fix,
+    )]
+}
+
+/// Rule `vm-vf-not-persistent`: a VM passes a VF of the iGPU that does not come back after a
+/// reboot (no persisted count, sysfsutils missing, or a count below the VF's number).
+pub(crate) fn vm_vf_not_persistent(i: &Input<'_>) -> Vec<Finding> {
+    let Some(d) = igpu(i.facts) else {
+        return Vec::new();
+    };
+    let missing = not_persistent(i.facts, d);
+    let set = sysfs_setting(i.facts, &numvfs_attr(d));
+    let mut out = Vec::new();
+    for u in vm_uses(i.facts, d).into_iter().filter(|u| u.mdev.is_none()) {
+        // The iGPU's VFs are functions 1 to 7 of its slot: 00:02.k is VF k.
+        let k = u.address.parse::<PciAddress>().map_or(0, |a| a.function);
+        let (why, fix) = match (&missing, &set) {
+            (Some((why, fix)), _) => (why.clone(), fix.clone()),
+            (None, Some((p, v))) if v.parse::<u8>().is_ok_and(|n| n < k) => (
+                format!("{} sets only {v} VF(s)", p.display()),
+                format!("vfiokit setup-host --share {} --vfs {k} --apply", d.address),
+            ),
+            _ => continue,
+        };
+        let file = i.facts.vms.iter().find(|v| v.local && v.vmid == u.vmid);
+        let mut f = Finding::new(
+            "vm-vf-not-persistent",
+            Severity::Warning,
+            format!(
+                "VM {} {} passes the VF {} of {}, which is not there after a reboot ({why}): the VM will not start then",
+                u.vmid, u.key, u.address, d.address
+            ),
+            fix,
+        );
+        if let Some(v) = file {
+            f = f.at(&v.file.path, None);
+        }
+        out.push(f);
+    }
+    out
+}
+
+/// Rule `vm-mdev-parent-not-gvt`: a VM has a vGPU of the iGPU, but the configured boot command
+/// line (the file, not the running kernel's) has no `i915.enable_gvt=1`: after the next boot
+/// the iGPU offers no vGPU types and the VM does not start.
+pub(crate) fn vm_mdev_parent_not_gvt(i: &Input<'_>) -> Vec<Finding> {
+    let Some(d) = igpu(i.facts) else {
+        return Vec::new();
+    };
+    let Some((path, conf)) = configured_cmdline(i.facts) else {
+        return Vec::new();
+    };
+    if matches!(conf.get("i915.enable_gvt"), Some(Some("1" | "Y" | "y"))) {
+        return Vec::new();
+    }
+    vm_uses(i.facts, d)
+        .into_iter()
+        .filter(|u| u.mdev.is_some())
+        .map(|u| {
+            let mut f = Finding::new(
+                "vm-mdev-parent-not-gvt",
+                Severity::Error,
+                format!(
+                    "VM {} {} uses a {} vGPU of {}, but {} has no i915.enable_gvt=1: after the next boot i915 runs without GVT-g, \
+                     the iGPU offers no vGPU types and the VM will not start",
+                    u.vmid,
+                    u.key,
+                    u.mdev.as_deref().unwrap_or_default(),
+                    d.address,
+                    path.display()
+                ),
+                format!(
+                    "vfiokit setup-host --share {} --apply (i915.enable_gvt=1, kvmgt), or remove {} from VM {}",
+                    d.address, u.key, u.vmid
+                ),
+            );
+            if let Some(v) = i.facts.vms.iter().find(|v| v.local && v.vmid == u.vmid) {
+                f = f.at(&v.file.path, None);
+            }
+            f
+        })
+        .collect()
 }
 
 /// Rule `sriov-dkms-missing`: SR-IOV configured, but the running kernel has no dkms i915.
@@ -1273,4 +1529,20 @@ pub(crate) fn sriov_vf_group(i: &Input<'_>) -> Vec<Finding> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn check_vm_devices_looks_past_an_unknown_address() {
+        let (_dir, root) = vfiokit_fakesys::copy_recorded("n100/sriov").unwrap();
+        let facts = crate::HostFacts::gather(&root).unwrap();
+        let missing: vfiokit_pci::PciAddress = "00:1f.7".parse().unwrap();
+        assert!(facts.host.device(missing).is_none());
+        let refused = super::check_vm_devices(&facts, &[missing, "00:02.0".parse().unwrap()]);
+        assert!(
+            refused.is_some_and(|r| r.message.contains("destroys every VF")),
+            "the PF after an unknown address is not checked"
+        );
+    }
 }

@@ -299,7 +299,9 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
         return Ok(Err(r));
     }
 
-    if let Some(r) = crate::share::check_vm_devices(facts, &req.devices) {
+    if let Some(r) =
+        crate::share::check_vm_devices(facts, &[req.igd.as_slice(), &req.devices].concat())
+    {
         return Ok(Err(r));
     }
     // Safety first: the same assessment as setup-host.

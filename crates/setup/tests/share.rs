@@ -65,7 +65,7 @@ fn gvt_on_the_fresh_elitedesk_keeps_i915_and_undo_restores_every_file() {
     let plan = share_plan(&root, None).unwrap();
     let grub = new_text(&plan, "etc/default/grub").unwrap();
     assert!(
-        grub.contains("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet i915.enable_gvt=1\""),
+        grub.contains("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet i915.enable_gvt=1 intel_iommu=on\""),
         "{grub}"
     );
     let modules = new_text(&plan, "etc/modules").unwrap();
@@ -175,8 +175,9 @@ fn the_recorded_sriov_host_is_set_up_and_its_pf_cannot_be_given_away() {
     let (_dir, root) = copy_recorded("n100/sriov").unwrap();
     assert!(share_plan(&root, Some(7)).unwrap().is_empty());
     let f = facts(&root);
-    let found = audit(&f, &[]);
-    assert!(found.is_empty(), "{found:?}");
+    // Set up but for sysfsutils, which the recording lacks.
+    let checks: Vec<&str> = audit(&f, &[]).iter().map(|f| f.check).collect();
+    assert_eq!(checks, ["sriov-not-persistent", "vm-vf-not-persistent"]);
     let req = vm::Request {
         vmid: 100,
         devices: vec![igpu()],
@@ -317,8 +318,9 @@ fn switching_modes_removes_the_other_modes_lines() {
     );
     assert!(!all.contains("+options vfio-pci ids=8086:3e92"), "{all}");
     assert!(all.contains("-blacklist i915"), "{all}");
-    // GVT-g → whole device: enable_gvt and kvmgt go.
-    let (_dir, root) = copy_recorded("elitedesk-800-g4/gvt").unwrap();
+    // GVT-g → whole device, once no VM uses a vGPU: enable_gvt and kvmgt go.
+    let (dir, root) = copy_recorded("elitedesk-800-g4/gvt").unwrap();
+    drop_vm_key(dir.path(), 100, "hostpci0");
     let f = facts(&root);
     let req = host::Request {
         devices: vec![igpu()],
@@ -329,16 +331,165 @@ fn switching_modes_removes_the_other_modes_lines() {
     assert!(!grub.contains("enable_gvt"), "{grub}");
     let modules = new_text(&planned.plan, "etc/modules").unwrap();
     assert!(!modules.lines().any(|l| l == "kvmgt"), "{modules}");
-    // SR-IOV → whole device: the VF count and the SR-IOV parameters go.
-    let (_dir, root) = copy_recorded("n100/sriov").unwrap();
+    // SR-IOV → whole device: refused while VFs are enabled, even with no VM using one.
+    let (dir, root) = copy_recorded("n100/sriov").unwrap();
+    drop_vm_key(dir.path(), 100, "hostpci0");
+    let refused = host::plan(&facts(&root), &req).unwrap().unwrap_err();
+    assert!(
+        refused.message.contains("turn SR-IOV off first"),
+        "{refused}"
+    );
+    assert!(refused.in_use.is_empty(), "{refused:?}");
+}
+
+/// Removes `key:` lines from VM `vmid`'s config under the copied root.
+fn drop_vm_key(dir: &Path, vmid: u32, key: &str) {
+    let conf = dir.join(format!("etc/pve/qemu-server/{vmid}.conf"));
+    let text: String = std::fs::read_to_string(&conf)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with(&format!("{key}:")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(conf, text).unwrap();
+}
+
+fn host_req(device: &str) -> host::Request {
+    host::Request {
+        devices: vec![device.parse().unwrap()],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn giving_the_igpu_away_whole_is_refused_while_a_vm_uses_its_vgpu() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/gvt").unwrap();
     let f = facts(&root);
-    let planned = host::plan(&f, &req);
-    if let Ok(Ok(planned)) = planned {
-        let cmdline = new_text(&planned.plan, "etc/kernel/cmdline").unwrap();
-        assert!(!cmdline.contains("max_vfs"), "{cmdline}");
-        assert_eq!(
-            new_text(&planned.plan, "etc/sysfs.conf").as_deref(),
-            Some("")
+    let refused = host::plan(&f, &host_req("00:02.0")).unwrap().unwrap_err();
+    assert!(refused.message.contains("VM 100"), "{refused}");
+    assert!(refused.message.contains("hostpci0"), "{refused}");
+    assert_eq!(refused.in_use.len(), 1, "{refused:?}");
+    assert_eq!(
+        (refused.in_use[0].vmid, refused.in_use[0].key.as_str()),
+        (100, "hostpci0")
+    );
+    // setup-vm: neither legacy IGD nor whole passthrough of the shared iGPU, for another VM.
+    for req in [
+        vm::Request {
+            vmid: 101,
+            igd: Some(igpu()),
+            ..Default::default()
+        },
+        vm::Request {
+            vmid: 101,
+            devices: vec![igpu()],
+            ..Default::default()
+        },
+    ] {
+        let refused = vm::plan(&f, &req).unwrap().unwrap_err();
+        assert!(
+            refused.message.contains("VM 100") && refused.message.contains("hostpci0"),
+            "{refused}"
         );
     }
+    // With the vGPU entry gone, the whole-device plan removes GVT-g's lines.
+    drop_vm_key(dir.path(), 100, "hostpci0");
+    let f = facts(&root);
+    let planned = host::plan(&f, &host_req("00:02.0")).unwrap().unwrap();
+    let grub = new_text(&planned.plan, "etc/default/grub").unwrap();
+    assert!(!grub.contains("enable_gvt"), "{grub}");
+}
+
+#[test]
+fn setup_host_refuses_the_sriov_pf_and_its_vfs() {
+    let (_dir, root) = copy_recorded("n100/sriov").unwrap();
+    let f = facts(&root);
+    let refused = host::plan(&f, &host_req("00:02.0")).unwrap().unwrap_err();
+    assert!(refused.message.contains("destroys every VF"), "{refused}");
+    assert!(
+        refused.message.contains("VM 100") && refused.message.contains("hostpci0"),
+        "{refused}"
+    );
+    assert_eq!(refused.in_use.len(), 1, "{refused:?}");
+    let refused = host::plan(&f, &host_req("00:02.2")).unwrap().unwrap_err();
+    assert!(refused.message.contains("setup-vm"), "{refused}");
+    assert!(refused.message.contains("vfio-pci"), "{refused}");
+    // setup-vm names the VM that uses a VF as well.
+    let req = vm::Request {
+        vmid: 100,
+        devices: vec![igpu()],
+        ..Default::default()
+    };
+    let refused = vm::plan(&f, &req).unwrap().unwrap_err();
+    assert!(refused.message.contains("VM 100"), "{refused}");
+}
+
+#[test]
+fn inspect_does_not_suggest_giving_away_an_igpu_whose_vgpu_a_vm_uses() {
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/gvt").unwrap();
+    let f = facts(&root);
+    let d = f.host.device(igpu()).unwrap();
+    let modes = share::igpu_modes(&f, d);
+    let whole = modes.iter().find(|m| m.mode == "whole-device").unwrap();
+    let all = whole.missing.join("\n");
+    assert!(!all.contains("setup-host --device"), "{all}");
+    assert!(all.contains("VM 100") && all.contains("hostpci0"), "{all}");
+}
+
+#[test]
+fn verify_finds_a_vgpu_whose_parent_loses_gvt_at_the_next_boot() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/gvt").unwrap();
+    let grub = dir.path().join("etc/default/grub");
+    let text = std::fs::read_to_string(&grub)
+        .unwrap()
+        .replace(" i915.enable_gvt=1", "")
+        .replace("i915.enable_gvt=1", "");
+    std::fs::write(&grub, text).unwrap();
+    let found = audit(&facts(&root), &[]);
+    let f = found
+        .iter()
+        .find(|f| f.check == "vm-mdev-parent-not-gvt")
+        .unwrap_or_else(|| panic!("{found:?}"));
+    assert!(f.message.contains("VM 100 hostpci0"), "{}", f.message);
+}
+
+#[test]
+fn verify_warns_when_the_vf_count_is_not_persistent() {
+    // The recording: sriov_numvfs = 7 in /etc/sysfs.conf, but sysfsutils is not installed.
+    let (dir, root) = copy_recorded("n100/sriov").unwrap();
+    let found = audit(&facts(&root), &[]);
+    let checks: Vec<&str> = found.iter().map(|f| f.check).collect();
+    assert!(checks.contains(&"sriov-not-persistent"), "{found:?}");
+    assert!(checks.contains(&"vm-vf-not-persistent"), "{found:?}");
+    let f = found
+        .iter()
+        .find(|f| f.check == "sriov-not-persistent")
+        .unwrap();
+    assert_eq!(f.severity, vfiokit_setup::rules::Severity::Warning);
+    assert!(f.fix.contains("apt install sysfsutils"), "{}", f.fix);
+    // sysfsutils installed: nothing to say.
+    let marker = dir.path().join("var/lib/dpkg/info/sysfsutils.list");
+    std::fs::create_dir_all(marker.parent().unwrap()).unwrap();
+    std::fs::write(&marker, "/etc/sysfs.conf\n").unwrap();
+    let found = audit(&facts(&root), &[]);
+    assert!(found.is_empty(), "{found:?}");
+    // No sriov_numvfs line at all: both again.
+    std::fs::remove_file(dir.path().join("etc/sysfs.conf")).unwrap();
+    let checks: Vec<&str> = audit(&facts(&root), &[]).iter().map(|f| f.check).collect();
+    assert!(checks.contains(&"sriov-not-persistent"), "{checks:?}");
+    assert!(checks.contains(&"vm-vf-not-persistent"), "{checks:?}");
+}
+
+#[test]
+fn sharing_plans_add_intel_iommu_on_with_the_setup_host_reason() {
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let plan = share_plan(&root, None).unwrap();
+    let grub = new_text(&plan, "etc/default/grub").unwrap();
+    assert!(grub.contains("intel_iommu=on"), "{grub}");
+    let all = plan.render();
+    assert!(
+        all.contains("an older kernel picked from the boot menu"),
+        "{all}"
+    );
+    assert!(!all.contains("iommu=pt"), "{all}");
 }
