@@ -107,7 +107,7 @@ fn finish(
         } else {
             "not run (root is not /)"
         };
-        println!("{how}: {}", c.argv.join(" "));
+        println!("{how}: {}", vfiokit_plan::shell_words(&c.argv));
     }
     if root.is_host() && !journal.commands.is_empty() {
         println!("reboot for the new command line and modules to take effect");
@@ -234,7 +234,7 @@ pub fn undo(common: &Common) -> anyhow::Result<ExitCode> {
             } else {
                 "not run (root is not /)"
             },
-            c.argv.join(" ")
+            vfiokit_plan::shell_words(&c.argv)
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -350,9 +350,10 @@ fn verify_reports_the_seeds_own_flaws() {
     let (code, out, _) = vfiokit(root.root(), &["verify"]);
     assert_eq!(code, 3, "{out}");
     assert!(
-        out.contains("pending-reboot: intel_iommu=on is in"),
-        "{out}"
+        out.contains("pending-reboot: intel_iommu=on iommu=pt are in"),
+        "one finding lists every pending parameter: {out}"
     );
+    assert_eq!(out.matches("pending-reboot:").count(), 1, "{out}");
 }
 
 #[test]

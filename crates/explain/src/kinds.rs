@@ -497,30 +497,51 @@ fn notes_igd(f: &Facts<'_>, n: &mut Notes) {
 }
 
 fn notes_bar(f: &Facts<'_>, n: &mut Notes) {
-    if [
+    // Only `can't reserve` is about someone else holding the range (the boot framebuffer, a
+    // host driver); the allocation failures are about the range itself.
+    let allocation = [
         "no space",
         "not assigned",
         "can't assign",
         "can't claim",
         "failed to assign",
+        "bogus alignment",
     ]
     .iter()
-    .any(|w| f.lower.contains(w))
-    {
+    .any(|w| f.lower.contains(w));
+    let rom = f.lower.contains(": rom [") || f.lower.contains(" rom [");
+    if allocation {
         n.explain.push(
-            "Here the kernel found no valid place for the resource: no framebuffer is involved."
+            "Here the kernel found no valid place for the resource (an allocation failure): no \
+             framebuffer or host driver is involved."
                 .to_string(),
         );
     }
-    if f.lower.contains(": rom [") || f.lower.contains(" rom [") {
+    if rom {
         n.explain.push(
             "The resource is the device's expansion ROM: only its ROM cannot be read, so a VM \
              needing it must get a romfile=."
                 .to_string(),
         );
     }
+    if allocation {
+        n.fix_instead = Some(if rom {
+            format!(
+                "Give the VM the ROM from a file: romfile= on {}'s hostpci entry (`vfiokit vbios` \
+                 builds and checks one). If the device needs its ROM BAR on the host, try \
+                 `pci=realloc` or enable Above 4G decoding in the firmware.",
+                f.addr()
+            )
+        } else {
+            "Enable Above 4G decoding in the firmware, keep Resizable BAR settings consistent, \
+             or try `pci=realloc` on the kernel command line."
+                .to_string()
+        });
+        return;
+    }
     if let Some(dev) = f.dev
         && dev.boot_vga
+        && f.lower.contains("can't reserve")
     {
         n.explain.push(format!(
             "{} is this host's boot VGA device, so the firmware framebuffer sits in its BAR: that is the usual cause.",

@@ -216,3 +216,45 @@ fn report_json_has_the_contract_field_names() {
     assert_eq!(e["count"], 2);
     assert_eq!(v["unrecognized"], 1);
 }
+
+#[test]
+fn a_rom_allocation_failure_on_the_boot_gpu_is_not_blamed_on_the_framebuffer() {
+    // The 780M's log, line 118: the boot VGA device, already owned by vfio-pci.
+    let line = "[  602.951998] vfio-pci 0000:c5:00.0: ROM [??? 0x00000000 flags 0x20000000]: can't assign; bogus alignment";
+    let ctx = host("0000:c5:00.0", igd());
+    let e = &explain(line, Some(&ctx)).explained[0];
+    assert_eq!(e.kind, KindId::BarCantReserve);
+    assert!(
+        e.explanation.contains("allocation failure"),
+        "{}",
+        e.explanation
+    );
+    assert!(e.explanation.contains("expansion ROM"), "{}", e.explanation);
+    assert!(
+        !e.explanation.contains("framebuffer sits in its BAR"),
+        "{}",
+        e.explanation
+    );
+    assert!(!e.fix.contains("sysfb_init"), "{}", e.fix);
+    assert!(!e.fix.contains("setup-host"), "{}", e.fix);
+    assert!(
+        e.fix.contains("romfile=") && e.fix.contains("pci=realloc"),
+        "{}",
+        e.fix
+    );
+    assert!(e.fix.contains("Above 4G decoding"), "{}", e.fix);
+    // `can't reserve` on the boot GPU is the framebuffer's.
+    let line = "vfio-pci 0000:c5:00.0: BAR 0: can't reserve [mem 0xc0000000-0xcfffffff 64bit pref]";
+    let e = &explain(line, Some(&ctx)).explained[0];
+    assert!(
+        e.explanation.contains("framebuffer sits in its BAR"),
+        "{}",
+        e.explanation
+    );
+    assert!(
+        !e.explanation.contains("allocation failure"),
+        "{}",
+        e.explanation
+    );
+    assert!(e.fix.contains("sysfb_init"), "{}", e.fix);
+}

@@ -47,7 +47,7 @@ pub use apply::{
     FileOps, Journal, JournalCommand, JournalFile, JournalState, Lock, Prepared, Recovery, Runner,
     SystemRunner, apply, begin, journal_path, lock, read_journal, recover, require_root, undo,
 };
-pub use plan::{FileEdit, Plan, PlannedCommand, diff};
+pub use plan::{FileEdit, Plan, PlannedCommand, diff, shell_words};
 
 /// What can go wrong while applying, undoing or recovering.
 #[derive(Debug, thiserror::Error)]

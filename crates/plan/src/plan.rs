@@ -87,7 +87,7 @@ impl Plan {
         if !self.commands.is_empty() {
             out.push_str("then run:\n");
             for c in &self.commands {
-                let _ = writeln!(out, "  {}    # {}", c.argv.join(" "), c.why);
+                let _ = writeln!(out, "  {}    # {}", shell_words(&c.argv), c.why);
             }
         }
         for n in &self.notes {
@@ -128,6 +128,24 @@ pub fn diff(f: &FileEdit) -> String {
         .header(&a, &b)
         .missing_newline_hint(true)
         .to_string()
+}
+
+/// `argv` as a shell would need it typed: words with characters a shell treats specially
+/// single-quoted (`sh -c 'test ! -e F || chmod +x F'`); plain words as they are.
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|w| {
+            let plain = !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:=,/+@%".contains(&b));
+            if plain {
+                w.clone()
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -176,6 +194,19 @@ mod tests {
         assert!(
             text.contains("--- /dev/null\n+++ b/etc/modprobe.d/vfio.conf\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn commands_print_as_a_shell_runs_them() {
+        let argv = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            shell_words(&argv(&["update-initramfs", "-u", "-k", "all"])),
+            "update-initramfs -u -k all"
+        );
+        assert_eq!(
+            shell_words(&argv(&["sh", "-c", "test ! -e /f || chmod +x /f", "it's"])),
+            "sh -c 'test ! -e /f || chmod +x /f' 'it'\\''s'"
         );
     }
 }

@@ -14,6 +14,7 @@ use std::str::FromStr;
 
 use vfiokit_iommu::{Assessment, Host};
 use vfiokit_pci::{PciAddress, PciDevice};
+use vfiokit_vmconf::HostPci;
 
 use crate::edit::Docs;
 use crate::facts::HostFacts;
@@ -316,7 +317,17 @@ pub(crate) fn entry_value(
     }];
     let mut notes = Vec::new();
     if q35 && value.get("pcie").is_none() && value.set("pcie", "1") {
-        why.push("pcie=1: the machine is q35, so the device sits on a PCIe root port as on the host (drivers of PCIe devices expect a PCIe link)".into());
+        let integrated = facts
+            .host
+            .device(entry.functions[0])
+            .and_then(|d| d.config.as_ref())
+            .and_then(|c| c.pcie)
+            == Some(vfiokit_pci::PcieType::RcIntegratedEndpoint);
+        why.push(if integrated {
+            "pcie=1: the machine is q35, so the guest sees the device as PCIe, on a PCIe root port; on the host it is integrated into the root complex (no link of its own), but its driver still reads its PCIe capabilities".into()
+        } else {
+            "pcie=1: the machine is q35, so the device sits on a PCIe root port as on the host (drivers of PCIe devices expect a PCIe link)".into()
+        });
     }
     if req.primary.is_some_and(|p| entry.functions.contains(&p)) && value.set("x-vga", "1") {
         why.push(if ovmf {
@@ -343,7 +354,76 @@ pub(crate) fn entry_value(
             ));
         }
     }
+    if let Some(p) = req.primary.filter(|p| entry.functions.contains(p))
+        && value.get("romfile").is_none()
+        && let Some(d) = facts.host.device(p).filter(|d| d.rom_bar == Some(false))
+    {
+        notes.push(romless_note(
+            d,
+            "the primary display (x-vga=1)",
+            &format!("--rom {p}=FILE"),
+        ));
+    }
     Ok(Ok((value.render(), why.join("; "), notes)))
+}
+
+/// The display function of a hostpci entry that asks for a VBIOS (`legacy-igd=1` or `x-vga=1`)
+/// but gets none: no `romfile=`, and the host function has no ROM BAR. QEMU then finds no ROM
+/// (legacy IGD mode is dropped: `Device has no ROM`) and the screen stays black.
+pub(crate) fn romless_display<'f>(facts: &'f HostFacts, entry: &HostPci) -> Option<&'f PciDevice> {
+    let wants_vbios = entry.legacy_igd == Some(true) || entry.x_vga == Some(true);
+    if !wants_vbios || entry.romfile.is_some() {
+        return None;
+    }
+    crate::vm::functions_of(facts, entry)
+        .into_iter()
+        .filter_map(|a| facts.host.device(a))
+        .find(|d| is_display(d) && d.rom_bar == Some(false))
+}
+
+/// The plan's warning for a display function given without a ROM it needs; `how` says how to
+/// give one (`--romfile FILE`).
+pub(crate) fn romless_note(d: &PciDevice, mode: &str, how: &str) -> String {
+    format!(
+        "warning: {} ({}:{}) has no ROM BAR and gets no romfile: {mode} needs a VBIOS (or a GOP ROM for OVMF) from the ROM BAR or romfile=, so the VM's screen stays black; give it one with {how} (`vfiokit vbios extract` builds one)",
+        d.address, d.vendor, d.device
+    )
+}
+
+/// The rule `romfile-needed`: a VM entry with `legacy-igd=1` or `x-vga=1` has no `romfile=`,
+/// and its host function has no ROM BAR.
+pub(crate) fn romfile_needed(i: &Input<'_>) -> Vec<Finding> {
+    let facts = i.facts;
+    let mut out = Vec::new();
+    for vm in facts.vms.iter().filter(|v| v.local) {
+        let Some(config) = vm.config() else { continue };
+        for (key, entry) in crate::vm::hostpcis(&config) {
+            let Some(d) = romless_display(facts, &entry) else {
+                continue;
+            };
+            let mode = if entry.legacy_igd == Some(true) {
+                "legacy-igd=1"
+            } else {
+                "x-vga=1"
+            };
+            out.push(
+                Finding::new(
+                    "romfile-needed",
+                    Severity::Warning,
+                    format!(
+                        "VM {} {key}: {mode} on {} ({}:{}), which has no ROM BAR, and no romfile: the guest firmware finds no VBIOS and the screen stays black",
+                        vm.vmid, d.address, d.vendor, d.device
+                    ),
+                    format!(
+                        "put a ROM for {}:{} in /usr/share/kvm (`vfiokit vbios extract FIRMWARE --device {}:{} --rom OUT`) and add romfile=OUT to {key}",
+                        d.vendor, d.device, d.vendor, d.device
+                    ),
+                )
+                .at(&vm.file.path, None),
+            );
+        }
+    }
+    out
 }
 
 /// Checks a `romfile=` name: Proxmox prefixes `/usr/share/kvm/`, so an absolute path breaks.

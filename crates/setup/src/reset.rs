@@ -576,12 +576,14 @@ pub(crate) fn plan_vm(
             ))));
         }
         if !facts.reset.snippets_dir {
-            return Err(crate::Error::Invalid(format!(
-                "{}: no such directory: enable the content type Snippets on storage local \
-                 (Datacenter → Storage → local → Content, or `pvesm set local --content <its current list>,snippets`), \
-                 which creates it, then plan again",
+            // The apply creates the directory; Proxmox still refuses `local:snippets/…` until
+            // the storage holds snippets.
+            out.notes.push(format!(
+                "warning: {} does not exist: the apply creates it, but Proxmox starts the VM with the hookscript only when the storage local has the content type snippets: \
+                 Datacenter → Storage → local → Content, or `pvesm set local --content <its current list>,snippets` \
+                 (`pvesm status --storage local` and /etc/pve/storage.cfg show the list)",
                 facts.abs(SNIPPETS_DIR).display()
-            )));
+            ));
         }
         // The GPU first, then the other functions of its slot the VM holds (its HDMI audio).
         let mut remove: Vec<PciAddress> = Vec::new();

@@ -230,6 +230,11 @@ pub static RULES: &[Rule] = &[
         detect: romfile_missing,
     },
     Rule {
+        id: "romfile-needed",
+        severity: Severity::Warning,
+        detect: crate::gpu::romfile_needed,
+    },
+    Rule {
         id: "vm-device-missing",
         severity: Severity::Error,
         detect: vm_device_missing,
@@ -534,23 +539,31 @@ fn pending_reboot(i: &Input<'_>) -> Vec<Finding> {
             .collect()
     };
     let (run, conf) = (words(&running), words(&configured));
+    let list = |w: Vec<&String>| -> (String, &'static str) {
+        let verb = if w.len() == 1 { "is" } else { "are" };
+        (w.into_iter().cloned().collect::<Vec<_>>().join(" "), verb)
+    };
     let mut out = Vec::new();
-    for w in conf.difference(&run) {
+    let added: Vec<&String> = conf.difference(&run).collect();
+    if !added.is_empty() {
+        let (words, verb) = list(added);
         out.push(
             Finding::new(
                 "pending-reboot",
                 Severity::Warning,
-                format!("{w} is in {file} but not on the running command line"),
+                format!("{words} {verb} in {file} but not on the running command line"),
                 "reboot (after update-grub or proxmox-boot-tool refresh) so that it takes effect",
             )
             .at(&path, None),
         );
     }
-    for w in run.difference(&conf) {
+    let removed: Vec<&String> = run.difference(&conf).collect();
+    if !removed.is_empty() {
+        let (words, verb) = list(removed);
         out.push(Finding::new(
             "pending-reboot",
             Severity::Warning,
-            format!("{w} is on the running command line but no longer in {file}"),
+            format!("{words} {verb} on the running command line but no longer in {file}"),
             "reboot so that the running kernel matches the configuration, or put it back if it is needed",
         ).at(&path, None));
     }
@@ -886,60 +899,148 @@ fn vm_device_host_driver(i: &Input<'_>) -> Vec<Finding> {
             let Some(driver) = d.driver.as_deref().filter(|_| !d.driver_is_vfio_safe()) else {
                 continue;
             };
-            out.push(
-                Finding::new(
-                    "vm-device-host-driver",
-                    Severity::Error,
+            let (message, fix) = match modprobe_claims(i.facts, d) {
+                Some(at) => (
+                    format!(
+                        "VM {} {}: {a} is bound to {driver}, not vfio-pci, until a reboot: {at} already hands it to vfio-pci at boot",
+                        v.vmid, v.key
+                    ),
+                    "reboot (the modprobe configuration is in place; run update-initramfs -u -k all first if it was edited by hand)".to_string(),
+                ),
+                None => (
                     format!(
                         "VM {} {}: {a} is bound to {driver}, not vfio-pci",
                         v.vmid, v.key
                     ),
                     format!("vfiokit setup-host --device {a}"),
-                )
-                .at(&v.path, None),
+                ),
+            };
+            out.push(
+                Finding::new("vm-device-host-driver", Severity::Error, message, fix)
+                    .at(&v.path, None),
             );
         }
     }
     out
 }
 
+/// Where the modprobe configuration already hands `d` to vfio-pci at boot (`vfio.conf:6`): its
+/// id in the last `options vfio-pci ids=`, or an `install` line that writes `vfio-pci` to its
+/// `driver_override`. A device bound elsewhere despite it waits for a reboot.
+pub(crate) fn modprobe_claims(facts: &HostFacts, d: &PciDevice) -> Option<String> {
+    let dir = facts.modprobe_dir();
+    let id = crate::id_of(d);
+    if let Some(found) = dir.options("vfio-pci", "ids").pop()
+        && found
+            .value
+            .as_deref()
+            .is_some_and(|ids| ids.split(',').any(|i| i.trim().eq_ignore_ascii_case(&id)))
+    {
+        return Some(format!("{}:{}", found.file, found.line));
+    }
+    let target = format!("/sys/bus/pci/devices/{}/driver_override", d.address);
+    dir.files().iter().find_map(|f| {
+        f.doc
+            .directives()
+            .into_iter()
+            .find_map(|(line, dv)| match dv {
+                vfiokit_kcmdline::Directive::Install { command, .. }
+                    if command.contains(&target) && command.contains("vfio-pci") =>
+                {
+                    Some(format!("{}:{line}", f.name))
+                }
+                _ => None,
+            })
+    })
+}
+
+/// The rules whose findings already say what a kernel-log kind says, and the word their message
+/// must contain besides (`None`: the device the line names, or any finding for a host-wide kind).
+fn log_covered_by(
+    kind: vfiokit_explain::KindId,
+) -> Option<(&'static [&'static str], Option<&'static str>)> {
+    use vfiokit_explain::KindId as K;
+    Some(match kind {
+        K::AcsOverrideActive => (
+            &["acs-override-ineffective", "pending-reboot"],
+            Some("pcie_acs_override"),
+        ),
+        K::NoInterruptRemapping => (&["no-interrupt-remapping"], None),
+        K::IommuNotPresent => (&["iommu-off"], None),
+        K::ResetUnsupported => (&["vm-device-no-reset"], None),
+        K::GroupNotViable => (&["vm-group-not-viable"], None),
+        K::MappingInvalid => (&["mapping-invalid"], None),
+        _ => return None,
+    })
+}
+
 /// What `vfiokit explain` finds in the kernel log ([`HostFacts::kernel_log`]): one finding per
-/// recognized line of error or warning severity (repeats folded, with their count); the info
-/// kinds (`vga-console-deactivated`, `ir-enabled`) are good news, not findings. Never fixable:
-/// a log is history, and the fix it names is a separate finding or command.
+/// kind and device of error or warning severity (its lines folded, with their total count and
+/// the first line); the info kinds (`vga-console-deactivated`, `ir-enabled`) are good news, not
+/// findings, and a kind another rule of the table already reports for the same device or thing
+/// (the ACS override that `acs-override-ineffective` or `pending-reboot` names, a reset
+/// `vm-device-no-reset` reports) is left to that rule. Never fixable: a log is history, and the
+/// fix it names is a separate finding or command.
 fn kernel_log(i: &Input<'_>) -> Vec<Finding> {
     use vfiokit_explain::Severity as Log;
     let Some((source, text)) = &i.facts.kernel_log else {
         return Vec::new();
     };
     let report = crate::explain::explain_host(i.facts, text);
-    report
-        .explained
-        .into_iter()
-        .filter_map(|e| {
-            let severity = match e.severity {
-                Log::Error => Severity::Error,
-                Log::Warning => Severity::Warning,
-                Log::Info => return None,
-            };
-            let device = e
-                .device
-                .as_deref()
-                .map_or(String::new(), |d| format!(" on {d}"));
-            let times = match e.count {
-                1 => String::new(),
-                n => format!(", {n} times"),
-            };
-            let message = format!(
-                "{}{device}{times} in the kernel log ({source}, line {}): {}",
-                e.kind, e.line, e.explanation
-            );
-            let finding = Finding::new("kernel-log", severity, message, e.fix);
-            Some(if i.facts.is_host {
-                finding
-            } else {
-                finding.at(source, Some(e.line))
-            })
-        })
-        .collect()
+    // The findings of the rules that may cover a kind, computed once.
+    let mut others: Vec<Finding> = Vec::new();
+    let mut ran: BTreeSet<&str> = BTreeSet::new();
+    let mut folded: Vec<vfiokit_explain::Explained> = Vec::new();
+    for e in report.explained {
+        if let Some(f) = folded
+            .iter_mut()
+            .find(|f| f.kind == e.kind && f.device == e.device)
+        {
+            f.count += e.count;
+        } else {
+            folded.push(e);
+        }
+    }
+    let mut out = Vec::new();
+    for e in folded {
+        let severity = match e.severity {
+            Log::Error => Severity::Error,
+            Log::Warning => Severity::Warning,
+            Log::Info => continue,
+        };
+        if let Some((rules, word)) = log_covered_by(e.kind) {
+            for r in RULES.iter().filter(|r| rules.contains(&r.id)) {
+                if ran.insert(r.id) {
+                    others.extend((r.detect)(i));
+                }
+            }
+            let needle = word.or(e.device.as_deref());
+            if others
+                .iter()
+                .filter(|f| rules.contains(&f.check))
+                .any(|f| needle.is_none_or(|n| f.message.contains(n)))
+            {
+                continue;
+            }
+        }
+        let device = e
+            .device
+            .as_deref()
+            .map_or(String::new(), |d| format!(" on {d}"));
+        let times = match e.count {
+            1 => String::new(),
+            n => format!(", {n} times"),
+        };
+        let message = format!(
+            "{}{device}{times} in the kernel log ({source}, line {}): {}",
+            e.kind, e.line, e.explanation
+        );
+        let finding = Finding::new("kernel-log", severity, message, e.fix);
+        out.push(if i.facts.is_host {
+            finding
+        } else {
+            finding.at(source, Some(e.line))
+        });
+    }
+    out
 }

@@ -340,9 +340,14 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
                 && d.physfn.is_none()
                 && let Some(drv) = &d.driver
             {
-                notes.push(format!(
-                    "warning: {addr} is still bound to {drv}; `vfiokit setup-host --device {addr}` and a reboot hand it to vfio-pci"
-                ));
+                notes.push(match crate::rules::modprobe_claims(facts, d) {
+                    Some(at) => format!(
+                        "warning: {addr} is still bound to {drv} until a reboot: {at} already hands it to vfio-pci at boot"
+                    ),
+                    None => format!(
+                        "warning: {addr} is still bound to {drv}; `vfiokit setup-host --device {addr}` and a reboot hand it to vfio-pci"
+                    ),
+                });
             }
         }
     }
@@ -447,6 +452,19 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
                 ));
             }
         }
+        if igd_rom.is_none()
+            && value.get("romfile").is_none()
+            && let Some(d) = req
+                .igd
+                .and_then(|a| host.device(a))
+                .filter(|d| d.rom_bar == Some(false))
+        {
+            notes.push(crate::gpu::romless_note(
+                d,
+                "legacy IGD mode",
+                "--romfile FILE",
+            ));
+        }
         set(
             &mut config,
             &key,
@@ -470,10 +488,17 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
                 &mut config,
                 "machine",
                 &machine,
-                format!(
-                    "legacy IGD needs the i440fx machine, and the plain version: pc-i440fx-{0}.{1}+pve1 does not start with the iGPU (the seed found this on QEMU 9.2); version {0}.{1} from {source}",
-                    version.0, version.1
-                ),
+                if version == (9, 2) {
+                    format!(
+                        "legacy IGD needs the i440fx machine, and the plain version: pc-i440fx-{0}.{1}+pve1 does not start with the iGPU (the seed found this on QEMU 9.2); version {0}.{1} from {source}",
+                        version.0, version.1
+                    )
+                } else {
+                    format!(
+                        "legacy IGD needs the i440fx machine; the plain version, as in the seed's working config (its pc-i440fx-9.2+pve1 did not start with the iGPU on QEMU 9.2; {0}.{1}+pve1 is untested); version {0}.{1} from {source}",
+                        version.0, version.1
+                    )
+                },
                 &mut reasons,
             );
         }
@@ -509,8 +534,19 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
             "args",
             &args,
             format!(
-                "QEMU options for {key}: guest address 02.0, 64 MB stolen memory (x-igd-gms=0x2), the host's OpRegion (display output); \
-                 assumes this QEMU accepts x-igd-gms, as the seed's 9.2.0 did"
+                "QEMU options for {key}: guest address 02.0, 64 MB stolen memory (x-igd-gms=0x2), the host's OpRegion (display output); {}",
+                match version {
+                    (9, 2) =>
+                        "assumes this QEMU accepts x-igd-gms, as the seed's 9.2.0 did".to_string(),
+                    v if v >= (10, 0) => format!(
+                        "QEMU {}.{} supports x-igd-gms (QEMU 10.0 brought it back)",
+                        v.0, v.1
+                    ),
+                    v => format!(
+                        "QEMU {}.{} has x-igd-gms (upstream dropped it only in 9.2)",
+                        v.0, v.1
+                    ),
+                }
             ),
             &mut reasons,
         );
@@ -657,6 +693,27 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
                     why,
                     &mut reasons,
                 );
+                if d.is_input() {
+                    let others = host
+                        .usb
+                        .devices
+                        .iter()
+                        .filter(|o| o.is_input() && o.port != d.port && !req.usb.contains(&o.id))
+                        .count();
+                    notes.push(if others == 0 {
+                        format!(
+                            "warning: {} ({id}) is the host's only USB input device: while VM {} runs, the host has no keyboard or mouse of its own (use SSH or the web UI; the device comes back when the VM stops)",
+                            d.name(),
+                            req.vmid
+                        )
+                    } else {
+                        format!(
+                            "{} ({id}) is an input device: the host loses it while VM {} runs",
+                            d.name(),
+                            req.vmid
+                        )
+                    });
+                }
             }
         }
     }
@@ -845,6 +902,20 @@ fn romfile_checks(facts: &HostFacts, config: &VmConfig) -> Vec<Diagnostic> {
         let Ok(h) = HostPci::parse(e.value) else {
             continue;
         };
+        if let Some(d) = crate::gpu::romless_display(facts, &h) {
+            out.push(Diagnostic {
+                line: Some(e.line),
+                severity: Severity::Warning,
+                message: format!(
+                    "{}: {} ({}:{}) has no ROM BAR and the entry no romfile: {} finds no VBIOS and the screen stays black",
+                    e.key,
+                    d.address,
+                    d.vendor,
+                    d.device,
+                    if ovmf { "OVMF" } else { "SeaBIOS" }
+                ),
+            });
+        }
         let Some(rom) = &h.romfile else { continue };
         let path = romfile_path(facts, rom);
         let diag = |severity, message| Diagnostic {

@@ -389,3 +389,52 @@ fn proxmox_9_machine_versions_parse() {
         assert_eq!(parsed.version, Some(v));
     }
 }
+
+fn reasons_of(p: &vm::VmPlan) -> String {
+    p.plan.files[0].reasons.join("\n")
+}
+
+#[test]
+fn reasons_are_true_for_the_qemu_version_and_the_device() {
+    // The N100 runs QEMU 11.0: no claim about 9.2 that does not apply.
+    let root = SysRoot::new(vfiokit_fakesys::testdata_dir().join("n100/fresh")).unwrap();
+    let facts = facts_of(&root);
+    let req = vm::Request {
+        vmid: 100,
+        igd: Some(a("00:02.0")),
+        romfile: Some("x.rom".into()),
+        ..Default::default()
+    };
+    let why = reasons_of(&vm::plan(&facts, &req).unwrap().unwrap());
+    assert!(!why.contains("seed's 9.2.0 did"), "{why}");
+    assert!(!why.contains("11.0+pve1 does not start"), "{why}");
+    assert!(why.contains("QEMU 11.0 supports x-igd-gms"), "{why}");
+    // Its iGPU is integrated into the root complex: no "PCIe link as on the host".
+    let req = vm::Request {
+        vmid: 100,
+        devices: vec![a("00:02.0")],
+        ..Default::default()
+    };
+    let why = reasons_of(&vm::plan(&facts, &req).unwrap().unwrap());
+    assert!(why.contains("pcie=1: "), "{why}");
+    assert!(!why.contains("expect a PCIe link"), "{why}");
+    assert!(why.contains("integrated into the root complex"), "{why}");
+    // The EliteDesk's only keyboard: the host loses it while the VM runs.
+    let root =
+        SysRoot::new(vfiokit_fakesys::testdata_dir().join("elitedesk-800-g4/fresh")).unwrap();
+    let req = vm::Request {
+        vmid: 100,
+        usb: vec!["062a:4101".parse().unwrap()],
+        ..Default::default()
+    };
+    let notes = vm::plan(&facts_of(&root), &req)
+        .unwrap()
+        .unwrap()
+        .plan
+        .notes
+        .join("\n");
+    assert!(
+        notes.contains("the host's only USB input device"),
+        "{notes}"
+    );
+}

@@ -98,13 +98,30 @@ fn setup_vm_on_the_fresh_780m_warns_and_plans_the_hookscript_on_request() {
     assert_eq!(plain.plan.files.len(), 1);
     assert!(!plain.plan.files[0].new.contains("hookscript"));
 
-    // The snippets directory must exist (Proxmox creates it when `local` holds snippets).
-    let err = vm::plan(&facts, &request(100, &["c5:00.0", "c5:00.1"], true)).unwrap_err();
+    // Without the snippets directory it is planned all the same (the apply creates it), with a
+    // note that the storage local must hold snippets; the command prints as a shell runs it.
+    let planned = vm::plan(&facts, &request(100, &["c5:00.0", "c5:00.1"], true))
+        .unwrap()
+        .unwrap();
+    let notes = planned.plan.notes.join("\n");
     assert!(
-        err.to_string()
-            .contains("var/lib/vz/snippets: no such directory"),
-        "{err}"
+        notes.contains("var/lib/vz/snippets does not exist")
+            && notes.contains("pvesm set local --content"),
+        "{notes}"
     );
+    let rendered = planned.plan.render();
+    assert!(
+        rendered.contains("  sh -c 'test ! -e /var/lib/vz/snippets/vfiokit-reset-100.sh || chmod +x /var/lib/vz/snippets/vfiokit-reset-100.sh'    # "),
+        "{rendered}"
+    );
+    let (dir2, root2) = copy_recorded("minisforum-um880pro/fresh").unwrap();
+    apply(&root2, &planned.plan, "setup-vm", &root2, &SystemRunner).unwrap();
+    assert!(
+        dir2.path()
+            .join("var/lib/vz/snippets/vfiokit-reset-100.sh")
+            .is_file()
+    );
+    undo(&root2, &root2, &SystemRunner).unwrap();
     fs::create_dir_all(dir.path().join("var/lib/vz/snippets")).unwrap();
     let facts = facts_of(&root);
     let planned = vm::plan(&facts, &request(100, &["c5:00.0", "c5:00.1"], true))

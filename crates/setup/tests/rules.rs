@@ -226,3 +226,205 @@ fn every_rule_id_is_unique_and_kebab_case() {
             .all(|id| id.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
     );
 }
+
+/// Appends a line to VM 100's config of a copied host.
+fn add_to_vm100(dir: &Path, line: &str) {
+    let path = dir.join("etc/pve/qemu-server/100.conf");
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    text.push_str(line);
+    std::fs::write(&path, text).unwrap();
+}
+
+#[test]
+fn a_device_the_modprobe_configuration_claims_waits_for_a_reboot_not_for_setup_host() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    add_to_vm100(
+        dir.path(),
+        "hostpci0: 0000:00:02.0,legacy-igd=1,romfile=x.rom\n",
+    );
+    let facts = HostFacts::gather(&root).unwrap();
+    let before: Vec<Finding> = audit(&facts, &[])
+        .into_iter()
+        .filter(|f| f.check == "vm-device-host-driver")
+        .collect();
+    assert_eq!(before.len(), 1, "{before:#?}");
+    assert_eq!(before[0].fix, "vfiokit setup-host --device 0000:00:02.0");
+    let req = host::Request {
+        devices: vec!["00:02.0".parse().unwrap()],
+        force_collateral: vec![],
+    };
+    let planned = host::plan(&facts, &req).unwrap().unwrap();
+    apply(&root, &planned.plan, "setup-host", &root, &SystemRunner).unwrap();
+    let facts = HostFacts::gather(&root).unwrap();
+    let after: Vec<Finding> = audit(&facts, &[])
+        .into_iter()
+        .filter(|f| f.check == "vm-device-host-driver")
+        .collect();
+    assert_eq!(after.len(), 1, "{after:#?}");
+    assert!(after[0].fix.starts_with("reboot"), "{after:#?}");
+    assert!(
+        after[0].message.contains("until a reboot: vfio.conf:"),
+        "{after:#?}"
+    );
+    // setup-vm says the same.
+    let req = vfiokit_setup::vm::Request {
+        vmid: 100,
+        igd: Some("00:02.0".parse().unwrap()),
+        romfile: Some("x.rom".into()),
+        ..Default::default()
+    };
+    let plan = vfiokit_setup::vm::plan(&facts, &req).unwrap().unwrap();
+    let notes = plan.plan.notes.join("\n");
+    assert!(notes.contains("bound to i915 until a reboot"), "{notes}");
+    assert!(!notes.contains("vfiokit setup-host"), "{notes}");
+}
+
+#[test]
+fn a_display_without_rom_bar_and_romfile_is_romfile_needed() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    add_to_vm100(dir.path(), "hostpci0: 0000:00:02.0,legacy-igd=1\n");
+    let facts = HostFacts::gather(&root).unwrap();
+    let found: Vec<Finding> = audit(&facts, &[])
+        .into_iter()
+        .filter(|f| f.check == "romfile-needed")
+        .collect();
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].severity, vfiokit_setup::Severity::Warning);
+    assert!(!found[0].fixable);
+    assert!(
+        found[0]
+            .message
+            .contains("hostpci0: legacy-igd=1 on 0000:00:02.0")
+    );
+    // setup-vm warns when it plans legacy mode without a ROM, and not with one.
+    let mut req = vfiokit_setup::vm::Request {
+        vmid: 100,
+        igd: Some("00:02.0".parse().unwrap()),
+        ..Default::default()
+    };
+    let (dir2, root2) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let facts2 = HostFacts::gather(&root2).unwrap();
+    let notes = vfiokit_setup::vm::plan(&facts2, &req)
+        .unwrap()
+        .unwrap()
+        .plan
+        .notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("has no ROM BAR and gets no romfile")),
+        "{notes:#?}"
+    );
+    req.romfile = Some("x.rom".into());
+    let notes = vfiokit_setup::vm::plan(&facts2, &req)
+        .unwrap()
+        .unwrap()
+        .plan
+        .notes;
+    assert!(
+        !notes.iter().any(|n| n.contains("no ROM BAR")),
+        "{notes:#?}"
+    );
+    drop(dir2);
+    // With a romfile the rule is quiet.
+    let (dir, root) = (dir, root);
+    let path = dir.path().join("etc/pve/qemu-server/100.conf");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("legacy-igd=1\n", "legacy-igd=1,romfile=x.rom\n"),
+    )
+    .unwrap();
+    let facts = HostFacts::gather(&root).unwrap();
+    assert!(
+        audit(&facts, &[])
+            .iter()
+            .all(|f| f.check != "romfile-needed")
+    );
+}
+
+#[test]
+fn kernel_log_findings_fold_by_kind_and_device_and_leave_covered_ones_to_their_rule() {
+    // The 780M host: reset-unsupported on c5:00.0 is two lines, 3 times each.
+    let (dir, root) = copy_recorded("minisforum-um880pro/configured").unwrap();
+    let path = dir.path().join("etc/pve/qemu-server/100.conf");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Without the VM passing c5:00.0, vm-device-no-reset does not report it: the log does.
+    std::fs::write(
+        &path,
+        text.replace(
+            "hostpci0: 0000:c5:00.0,pcie=1,x-vga=1,romfile=vbios_1002_1900.bin\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let found = audit(&HostFacts::gather(&root).unwrap(), &[]);
+    let resets: Vec<&Finding> = found
+        .iter()
+        .filter(|f| {
+            f.check == "kernel-log" && f.message.starts_with("reset-unsupported on 0000:c5:00.0")
+        })
+        .collect();
+    assert_eq!(resets.len(), 1, "{found:#?}");
+    assert!(
+        resets[0].message.contains(", 6 times in the kernel log"),
+        "{}",
+        resets[0].message
+    );
+    assert_eq!(resets[0].line, Some(2));
+    // With it, vm-device-no-reset says it: the log finding goes.
+    std::fs::write(&path, text).unwrap();
+    let found = audit(&HostFacts::gather(&root).unwrap(), &[]);
+    assert!(found.iter().any(|f| f.check == "vm-device-no-reset"));
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.message.starts_with("reset-unsupported")),
+        "{found:#?}"
+    );
+    // The seed: pending-reboot names pcie_acs_override, so the log's ACS line is not repeated.
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/configured").unwrap();
+    let found = audit(&HostFacts::gather(&root).unwrap(), &[]);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.check == "pending-reboot" && f.message.contains("pcie_acs_override"))
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|f| f.message.starts_with("acs-override-active")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn pending_reboot_is_one_finding_per_direction() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let facts = HostFacts::gather(&root).unwrap();
+    let req = host::Request {
+        devices: vec!["00:02.0".parse().unwrap()],
+        force_collateral: vec![],
+    };
+    let planned = host::plan(&facts, &req).unwrap().unwrap();
+    apply(&root, &planned.plan, "setup-host", &root, &SystemRunner).unwrap();
+    std::fs::write(
+        dir.path().join("proc/cmdline"),
+        "BOOT_IMAGE=/boot/vmlinuz-6.8.12-11-pve root=/dev/mapper/pve-root ro quiet nomodeset\n",
+    )
+    .unwrap();
+    let found: Vec<Finding> = audit(&HostFacts::gather(&root).unwrap(), &[])
+        .into_iter()
+        .filter(|f| f.check == "pending-reboot")
+        .collect();
+    let messages: Vec<&str> = found.iter().map(|f| f.message.as_str()).collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(
+        messages[0].starts_with("intel_iommu=on iommu=pt are in "),
+        "{messages:#?}"
+    );
+    assert!(
+        messages[1].starts_with("nomodeset is on the running command line"),
+        "{messages:#?}"
+    );
+}
