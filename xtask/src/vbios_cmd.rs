@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use serde_json::json;
 use vfiokit_vbios::{
     BuildOptions, Check, Error, GOP_ALONE, Input, Rom, Volume, build, check, file_body, gop_rom,
-    graphics_in, listing, parse_vid_did, rom_parser_lines, text, volumes,
+    graphics_in, listing, rom_parser_lines, text, volumes,
 };
 
 use crate::Common;
@@ -37,7 +37,7 @@ pub struct CheckArgs {
     file: PathBuf,
     /// The device the ROM is for (`8086:3e92`).
     #[arg(long, value_name = "VID:DID")]
-    device: Option<String>,
+    device: Option<vfiokit_pci::PciId>,
     /// Whose verdict decides the exit code.
     #[arg(long, value_name = "FIRMWARE", default_value = "ovmf", value_parser = ["ovmf", "seabios"])]
     firmware: String,
@@ -92,7 +92,7 @@ pub struct ExtractArgs {
     output: Option<PathBuf>,
     /// The device to build a ROM for (`8086:3e92`), with --rom.
     #[arg(long, value_name = "VID:DID", requires = "rom")]
-    device: Option<String>,
+    device: Option<vfiokit_pci::PciId>,
     /// Write a verified ROM holding the extracted GOP (after any --efi drivers).
     #[arg(long, value_name = "OUT", requires = "device")]
     rom: Option<PathBuf>,
@@ -111,7 +111,7 @@ pub fn run(common: &Common, cmd: VbiosCommand) -> anyhow::Result<ExitCode> {
 }
 
 fn check_cmd(common: &Common, a: CheckArgs) -> anyhow::Result<ExitCode> {
-    let device = a.device.as_deref().map(parse_vid_did).transpose()?;
+    let device = a.device.map(|id| (id.vendor.0, id.device.0));
     let data = read(&a.file)?;
     if a.rom_parser && !common.json {
         print_lines(rom_parser_lines(&data).0);
@@ -182,7 +182,13 @@ fn extract(common: &Common, a: ExtractArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if let (Some(device), Some(rom)) = (a.device, a.rom) {
-        return extract_rom(common, &vols, parse_vid_did(&device)?, &a.efi, &rom);
+        return extract_rom(
+            common,
+            &vols,
+            (device.vendor.0, device.device.0),
+            &a.efi,
+            &rom,
+        );
     }
     if let Some(dir) = a.output {
         return extract_dir(common, &vols, &dir);

@@ -143,8 +143,13 @@ fn check_exit_codes() {
     );
     let (code, _, err) = vfiokit(&["vbios", "check", s(&dir.path().join("missing.rom"))]);
     assert_eq!(code, 1, "{err}");
+    // A malformed VID:DID is a usage error, as every flag value clap rejects.
     let (code, _, err) = vfiokit(&["vbios", "check", s(&bad), "--device", "8086"]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("invalid PCI id") || err.contains("8086"),
+        "{err}"
+    );
     let (code, _, _) = vfiokit(&["vbios", "check"]);
     assert_eq!(code, 2);
 }

@@ -30,16 +30,6 @@ pub fn parse_class_code(s: &str) -> Result<u32, Error> {
         .map_err(|_| Error::Input(format!("invalid class code {s:?}: expected hex")))
 }
 
-/// A device as `VID:DID` (`8086:3e92`), each half as [`parse_hex16`] reads it.
-pub fn parse_vid_did(s: &str) -> Result<(u16, u16), Error> {
-    let Some((v, d)) = s.split_once(':') else {
-        return Err(Error::Input(format!(
-            "invalid device {s:?}: expected VID:DID such as 8086:3e92"
-        )));
-    };
-    Ok((parse_hex16(v, "vendor id")?, parse_hex16(d, "device id")?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,28 +83,6 @@ mod tests {
         assert_eq!(
             msg(parse_class_code("0X0300")),
             r#"invalid class code "0X0300": expected hex"#
-        );
-    }
-
-    #[test]
-    fn vid_did_splits_at_the_colon() {
-        assert_eq!(parse_vid_did("8086:3e92"), Ok((0x8086, 0x3e92)));
-        assert_eq!(parse_vid_did("0x10DE:0X1b80"), Ok((0x10de, 0x1b80)));
-        assert_eq!(
-            msg(parse_vid_did("8086")),
-            r#"invalid device "8086": expected VID:DID such as 8086:3e92"#
-        );
-        assert_eq!(
-            msg(parse_vid_did(":1")),
-            r#"invalid vendor id "": expected up to 4 hex digits"#
-        );
-        assert_eq!(
-            msg(parse_vid_did("8086:zz")),
-            r#"invalid device id "zz": expected hex"#
-        );
-        assert_eq!(
-            msg(parse_vid_did("8086:1:2")),
-            r#"invalid device id "1:2": expected hex"#
         );
     }
 }

@@ -16,7 +16,7 @@
 //! | [`check`], [`Check`], [`Firmware`] | a ROM judged for a device by the firmware that decides |
 //! | [`text`] | reports as lines for people: a ROM and its verdict, firmware volumes, graphics found |
 //! | [`rom_parser_lines`] | the lines `rom-parser` prints for the same file |
-//! | [`parse_hex16`], [`parse_vid_did`], [`parse_class_code`] | ids as typed: `0x8086`, `8086:3e92`, `030000` |
+//! | [`parse_hex16`], [`parse_class_code`] | ids as typed: `0x8086`, `030000` (a `VID:DID` pair is `vfiokit_pci::PciId`) |
 //! | [`build`], [`BuildOptions`], [`Input`] | `EfiRom -f … -i … -e … -b …`, byte for byte, uncompressed |
 //! | [`volumes`], [`Volume`], [`File`], [`Section`] | firmware volumes found anywhere in a blob, FFS2/FFS3 files, sections (EFI/Tiano, LZMA, LZMA+x86, nested volumes) |
 //! | [`listing`], [`file_body`] | every file of a firmware image, flat; one file's data by GUID |
@@ -76,7 +76,7 @@ pub use extract::{
 };
 pub use firmware::{File, FileState, Section, Volume, file_type_name, section_type_name, volumes};
 pub use guid::{Guid, known};
-pub use ids::{parse_class_code, parse_hex16, parse_vid_did};
+pub use ids::{parse_class_code, parse_hex16};
 pub use rom::{
     CODE_TYPE_EFI, CODE_TYPE_X86, DECOMPRESS_LIMIT, EFI_SIGNATURE, Header, Image, Load, Pcir, Rom,
     UNIT, Verdict, check_romfile, code_type_name, explain_rom_signature, rom_parser_lines,
