@@ -395,13 +395,18 @@ impl ModprobeConf {
 
     /// Removes every `blacklist` line for `module`. Returns whether any was found.
     pub fn remove_blacklist(&mut self, module: &str) -> bool {
+        self.remove_where(
+            |d| matches!(d, Directive::Blacklist { module: m } if same_module(m, module)),
+        )
+    }
+
+    /// Removes every understood line `keep_out` selects. Returns whether any was found.
+    fn remove_where(&mut self, keep_out: impl Fn(&Directive) -> bool) -> bool {
         let found: Vec<Range<usize>> = self
             .analyzed()
             .into_iter()
             .filter_map(|(r, _, d)| match d {
-                Ok(Some((Directive::Blacklist { module: m }, _))) if same_module(&m, module) => {
-                    Some(r)
-                }
+                Ok(Some((d, _))) if keep_out(&d) => Some(r),
                 _ => None,
             })
             .collect();
@@ -536,25 +541,15 @@ impl ModprobeConf {
     /// `dep` (the line vfio setups add); lines with other dependencies stay. Returns whether the
     /// text changed.
     pub fn remove_softdep(&mut self, module: &str, dep: &str) -> bool {
-        let found: Vec<Range<usize>> = self
-            .analyzed()
-            .into_iter()
-            .filter_map(|(r, _, d)| match d {
-                Ok(Some((Directive::Softdep(s), _)))
-                    if same_module(&s.module, module)
-                        && s.post.is_empty()
-                        && !s.pre.is_empty()
-                        && s.pre.iter().all(|p| same_module(p, dep)) =>
-                {
-                    Some(r)
-                }
-                _ => None,
-            })
-            .collect();
-        for r in found.iter().rev() {
-            self.lines.drain(r.clone());
-        }
-        !found.is_empty()
+        self.remove_where(|d| match d {
+            Directive::Softdep(s) => {
+                same_module(&s.module, module)
+                    && s.post.is_empty()
+                    && !s.pre.is_empty()
+                    && s.pre.iter().all(|p| same_module(p, dep))
+            }
+            _ => false,
+        })
     }
 
     /// Makes `module` load after the `pre` modules (`softdep i915 pre: vfio-pci`, so vfio-pci
