@@ -373,16 +373,9 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
                 &mut reasons,
             );
         }
-        let has_usb = config
-            .keys()
-            .into_iter()
-            .filter(|k| usb_index(k).is_some())
-            .any(|k| {
-                config
-                    .get(k)
-                    .and_then(|v| UsbEntry::parse(v).ok())
-                    .is_some_and(|u| u.mapping.as_deref() == Some(m.id.as_str()))
-            });
+        let has_usb = usb_entries(&config)
+            .iter()
+            .any(|u| u.mapping.as_deref() == Some(m.id.as_str()));
         if m.usb && !has_usb {
             let used: Vec<u32> = config.keys().into_iter().filter_map(usb_index).collect();
             let n = next_free_usb(&used, true).ok_or_else(|| invalid("no free usbN left"))?;
@@ -647,22 +640,17 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
             }
             for d in matching {
                 let entry = redirect_entry(d, &host.usb.devices);
-                let exists = config
-                    .keys()
-                    .into_iter()
-                    .filter(|k| usb_index(k).is_some())
-                    .any(|k| {
-                        config
-                            .get(k)
-                            .and_then(|val| UsbEntry::parse(val).ok())
-                            .is_some_and(|u| match u.host {
-                                Some(UsbHost::Id { vendor, product }) => {
-                                    !entry.by_port && UsbId { vendor, product } == *id
-                                }
-                                Some(UsbHost::Port(p)) => p == d.port,
-                                _ => false,
-                            })
-                    });
+                let exists = usb_entries(&config).iter().any(|u| match &u.host {
+                    Some(UsbHost::Id { vendor, product }) => {
+                        !entry.by_port
+                            && UsbId {
+                                vendor: *vendor,
+                                product: *product,
+                            } == *id
+                    }
+                    Some(UsbHost::Port(p)) => *p == d.port,
+                    _ => false,
+                });
                 if exists {
                     continue;
                 }
@@ -763,6 +751,16 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
     plan.files.extend(reset.plan.files);
     plan.commands.extend(reset.plan.commands);
     Ok(Ok(VmPlan { plan, qm }))
+}
+
+/// The `usbN` entries of a config that parse.
+fn usb_entries(config: &VmConfig) -> Vec<UsbEntry> {
+    config
+        .keys()
+        .into_iter()
+        .filter(|k| usb_index(k).is_some())
+        .filter_map(|k| UsbEntry::parse(config.get(k)?).ok())
+        .collect()
 }
 
 /// `N` of a `usbN` key.
