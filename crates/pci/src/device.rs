@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use vfiokit_sysfs::{Error as SysError, SysRoot};
+use vfiokit_sysfs::{Error as SysError, SysDir, SysRoot};
 
 use crate::config::{self, ConfigSpace};
 use crate::{ClassCode, DeviceId, PciAddress, PciId, VendorId};
@@ -196,6 +196,7 @@ pub fn scan(root: &SysRoot) -> Result<PciScan, SysError> {
     let dir = root.sys_bus_devices("pci");
     let mut scan = PciScan::default();
     let mut resolver = DeviceDirs::new(root, &dir);
+    let no_dir = root.no_dir();
     let mut all_read = true;
     let mut groups_read = true;
     let mut sriov_known = true;
@@ -211,9 +212,12 @@ pub fn scan(root: &SysRoot) -> Result<PciScan, SysError> {
             continue;
         };
         let read = match resolver.resolve(&path) {
-            Some(real) => read_function(root, address, real, &mut scan.problems),
+            Some(real) => {
+                let at = resolver.current.as_ref().map_or(&no_dir, |(_, d)| d);
+                read_function(root, at, address, real, &mut scan.problems)
+            }
             None => note(&mut scan.problems, root.resolve(&path))
-                .and_then(|real| read_function(root, address, real, &mut scan.problems)),
+                .and_then(|real| read_function(root, &no_dir, address, real, &mut scan.problems)),
         };
         let Some((device, how)) = read else {
             all_read = false;
@@ -235,7 +239,7 @@ pub fn scan(root: &SysRoot) -> Result<PciScan, SysError> {
         for (d, confirmed) in scan.devices.iter_mut().zip(confirmed) {
             d.physfn = note(
                 &mut scan.problems,
-                link_in(root, &d.sysfs_path, "physfn", confirmed),
+                link_in(root, &no_dir, &d.sysfs_path, "physfn", confirmed),
             )
             .flatten()
             .and_then(|n| n.parse().ok());
@@ -304,35 +308,48 @@ fn derive_physfn(devices: &mut [PciDevice]) {
 /// only opened through the root's confined reads, which refuse it if it is a link out of the
 /// root. Anything else returns `None`, and the caller takes the full `SysRoot::resolve`, which
 /// reports escapes and dangling links.
+///
+/// The parent directory last resolved stays open ([`SysDir`]): the functions behind one bridge
+/// come one after the other in address order, and their files are opened relative to it.
 struct DeviceDirs<'a> {
     root: &'a SysRoot,
-    bus: Option<PathBuf>,
+    bus: Option<SysDir<'a>>,
     parents: std::collections::HashMap<PathBuf, bool>,
+    current: Option<(PathBuf, SysDir<'a>)>,
 }
 
 impl<'a> DeviceDirs<'a> {
     fn new(root: &'a SysRoot, bus: &Path) -> DeviceDirs<'a> {
         DeviceDirs {
             root,
-            bus: root.resolve(bus).ok(),
+            bus: root.open_dir(bus).ok(),
             parents: std::collections::HashMap::new(),
+            current: None,
         }
     }
 
     fn resolve(&mut self, link: &Path) -> Option<PathBuf> {
         let bus = self.bus.as_ref()?;
-        let target = self.root.read_link(link).ok()??;
+        let target = bus.read_link(link).ok()??;
         if !target.is_relative() {
             return None;
         }
-        let real = vfiokit_sysfs::join_lexically(bus, &target)?;
-        let parent = real.parent()?.to_path_buf();
-        let root = self.root;
-        let canonical = *self
-            .parents
-            .entry(parent)
-            .or_insert_with_key(|p| root.resolve(p).is_ok_and(|r| &r == p));
-        canonical.then_some(real)
+        let real = vfiokit_sysfs::join_lexically(bus.path(), &target)?;
+        let parent = real.parent()?;
+        if self.current.as_ref().is_some_and(|(p, _)| p == parent) {
+            return Some(real);
+        }
+        if self.parents.get(parent) == Some(&false) {
+            return None;
+        }
+        let opened = self
+            .root
+            .open_dir(parent)
+            .ok()
+            .filter(|d| d.path() == parent);
+        self.parents.insert(parent.to_path_buf(), opened.is_some());
+        self.current = Some((parent.to_path_buf(), opened?));
+        Some(real)
     }
 }
 
@@ -342,8 +359,8 @@ fn note<T>(problems: &mut Vec<SysError>, result: Result<T, SysError>) -> Option<
 }
 
 /// An optional hex attribute that must fit in 16 bits (`subsystem_vendor`, `revision`).
-fn hex16(root: &SysRoot, path: PathBuf, problems: &mut Vec<SysError>) -> Option<u16> {
-    let text = note(problems, root.read_attr_opt(&path))??;
+fn hex16(at: &SysDir, path: PathBuf, problems: &mut Vec<SysError>) -> Option<u16> {
+    let text = note(problems, at.read_attr_opt(&path))??;
     let value = vfiokit_sysfs::parse_hex(&text).and_then(|v| u16::try_from(v).ok());
     if value.is_none() {
         problems.push(SysError::Parse {
@@ -356,8 +373,8 @@ fn hex16(root: &SysRoot, path: PathBuf, problems: &mut Vec<SysError>) -> Option<
 }
 
 /// A hex attribute that must exist and fit in 16 bits (`vendor`, `device`).
-fn required16(root: &SysRoot, path: PathBuf, problems: &mut Vec<SysError>) -> Option<u16> {
-    let value = note(problems, root.read_hex(&path))?;
+fn required16(at: &SysDir, path: PathBuf, problems: &mut Vec<SysError>) -> Option<u16> {
+    let value = note(problems, at.read_hex(&path))?;
     let fits = u16::try_from(value).ok();
     if fits.is_none() {
         problems.push(SysError::Parse {
@@ -378,10 +395,11 @@ pub fn read_device(
     problems: &mut Vec<SysError>,
 ) -> Option<PciDevice> {
     let dir = note(problems, root.resolve(link))?;
-    let (mut device, how) = read_function(root, address, dir, problems)?;
+    let no_dir = root.no_dir();
+    let (mut device, how) = read_function(root, &no_dir, address, dir, problems)?;
     device.physfn = note(
         problems,
-        link_in(root, &device.sysfs_path, "physfn", how.confirmed),
+        link_in(root, &no_dir, &device.sysfs_path, "physfn", how.confirmed),
     )
     .flatten()
     .and_then(|n| n.parse().ok());
@@ -457,12 +475,13 @@ impl Uevent {
 /// enumeration), the file only when the config space is unreadable.
 fn read_function(
     root: &SysRoot,
+    at: &SysDir,
     address: PciAddress,
     dir: PathBuf,
     problems: &mut Vec<SysError>,
 ) -> Option<(PciDevice, HowRead)> {
     let uevent_path = dir.join("uevent");
-    let uevent = match note(problems, root.read_attr_opt(&uevent_path)).flatten() {
+    let uevent = match note(problems, at.read_attr_opt(&uevent_path)).flatten() {
         Some(text) => Uevent::parse(&text)
             .map_err(|line| {
                 problems.push(SysError::Parse {
@@ -479,15 +498,15 @@ fn read_function(
     let (vendor, device) = match uevent.id {
         Some((v, d)) => (Some(v), Some(d)),
         None => (
-            required16(root, dir.join("vendor"), problems),
-            required16(root, dir.join("device"), problems),
+            required16(at, dir.join("vendor"), problems),
+            required16(at, dir.join("device"), problems),
         ),
     };
     let class = match uevent.class {
         Some(c) => ClassCode::new(c),
         None => {
             let class_path = dir.join("class");
-            note(problems, root.read_hex(&class_path)).and_then(|c| {
+            note(problems, at.read_hex(&class_path)).and_then(|c| {
                 let class = u32::try_from(c).ok().and_then(ClassCode::new);
                 if class.is_none() {
                     problems.push(SysError::Parse {
@@ -506,12 +525,12 @@ fn read_function(
     let (subsystem_vendor, subsystem_device) = match uevent.subsystem {
         Some((v, d)) => (Some(VendorId(v)), Some(DeviceId(d))),
         None => (
-            hex16(root, dir.join("subsystem_vendor"), problems).map(VendorId),
-            hex16(root, dir.join("subsystem_device"), problems).map(DeviceId),
+            hex16(at, dir.join("subsystem_vendor"), problems).map(VendorId),
+            hex16(at, dir.join("subsystem_device"), problems).map(DeviceId),
         ),
     };
     let problems_before = problems.len();
-    let config = read_config(root, &dir, problems);
+    let config = read_config(at, &dir, problems);
     let sriov_known = problems.len() == problems_before
         && config
             .as_ref()
@@ -522,15 +541,15 @@ fn read_function(
     let driver_link = dir.join("driver");
     let driver = match uevent.driver {
         Some(d) => Some(d),
-        None if has_uevent && matches!(root.read_link(&driver_link), Ok(None)) => None,
+        None if has_uevent && matches!(at.read_link(&driver_link), Ok(None)) => None,
         None => note(problems, root.link_name(&driver_link)).flatten(),
     };
     let modalias = match uevent.modalias {
         Some(m) => Some(m),
-        None => note(problems, root.read_attr_opt(&dir.join("modalias"))).flatten(),
+        None => note(problems, at.read_attr_opt(&dir.join("modalias"))).flatten(),
     };
     let boot_vga = if class.is_display() {
-        note(problems, root.read_attr_opt(&dir.join("boot_vga")))
+        note(problems, at.read_attr_opt(&dir.join("boot_vga")))
             .flatten()
             .map(|v| v.trim() == "1")
     } else {
@@ -541,7 +560,7 @@ fn read_function(
     let confirmed = has_uevent || config.is_some();
     let group_link = dir.join("iommu_group");
     let mut group_read = true;
-    let iommu_group = note(problems, link_in(root, &dir, "iommu_group", confirmed))
+    let iommu_group = note(problems, link_in(root, at, &dir, "iommu_group", confirmed))
         .or_else(|| {
             group_read = false;
             None
@@ -561,19 +580,19 @@ fn read_function(
         });
     let revision = match &config {
         Some((_, rev)) => Some(*rev),
-        None => hex16(root, dir.join("revision"), problems).and_then(|r| u8::try_from(r).ok()),
+        None => hex16(at, dir.join("revision"), problems).and_then(|r| u8::try_from(r).ok()),
     };
-    let reset_method = note(problems, root.read_attr_opt(&dir.join("reset_method")))
+    let reset_method = note(problems, at.read_attr_opt(&dir.join("reset_method")))
         .flatten()
         .map(|m| m.split_whitespace().map(str::to_string).collect());
     let config = config.map(|(cs, _)| cs);
     let sriov = config
         .as_ref()
         .and_then(|c| c.sriov)
-        .map(|cap| read_sriov(root, &dir, cap, problems));
+        .map(|cap| read_sriov(at, &dir, cap, problems));
     // Only vfio-pci and the vfio variant drivers (`mlx5_vfio_pci`, …) make a vfio-dev directory.
     let vfio_dev = driver.as_deref().is_some_and(|d| d.contains("vfio"))
-        && note(problems, root.exists(&dir.join("vfio-dev"))).unwrap_or(false);
+        && note(problems, at.exists(&dir.join("vfio-dev"))).unwrap_or(false);
     // Mediated device types exist only below drivers that register a parent (i915's GVT-g).
     let mdev_types = if driver.as_deref() == Some("i915") {
         read_mdev_types(root, &dir, problems)
@@ -597,7 +616,7 @@ fn read_function(
         vfio_dev,
         // The ROM BAR matters for display devices (a VM needs their ROM); others are not read.
         rom_bar: if class.is_display() {
-            rom_bar(root, &dir, problems)
+            rom_bar(at, &dir, problems)
         } else {
             None
         },
@@ -619,14 +638,14 @@ fn read_function(
 /// sysfs has them (what the kernel enabled), else from the capability; the VFs are filled in by
 /// the scan from their `physfn` links.
 fn read_sriov(
-    root: &SysRoot,
+    at: &SysDir,
     dir: &Path,
     cap: config::SriovCap,
     problems: &mut Vec<SysError>,
 ) -> Sriov {
     let mut number = |name: &str| {
         let path = dir.join(name);
-        let text = note(problems, root.read_attr_opt(&path)).flatten()?;
+        let text = note(problems, at.read_attr_opt(&path)).flatten()?;
         match text.trim().parse::<u16>() {
             Ok(n) => Some(n),
             Err(_) => {
@@ -695,6 +714,7 @@ fn read_mdev_types(root: &SysRoot, dir: &Path, problems: &mut Vec<SysError>) -> 
 /// resolves it fully and reports escapes and dangling links.
 fn link_in(
     root: &SysRoot,
+    at: &SysDir,
     dir: &Path,
     name: &str,
     confirmed: bool,
@@ -703,7 +723,7 @@ fn link_in(
     if !confirmed {
         return root.link_name(&link);
     }
-    let Some(target) = root.read_link(&link)? else {
+    let Some(target) = at.read_link(&link)? else {
         return Ok(None);
     };
     let inside = target.is_relative()
@@ -715,9 +735,9 @@ fn link_in(
 }
 
 /// Reads the ROM BAR line of `resource` (the seventh: six BARs, then the ROM).
-fn rom_bar(root: &SysRoot, dir: &Path, problems: &mut Vec<SysError>) -> Option<bool> {
+fn rom_bar(at: &SysDir, dir: &Path, problems: &mut Vec<SysError>) -> Option<bool> {
     let path = dir.join("resource");
-    let text = note(problems, root.read_attr_opt(&path)).flatten()?;
+    let text = note(problems, at.read_attr_opt(&path)).flatten()?;
     let line = text.lines().nth(6)?;
     let mut fields = line.split_whitespace().map(vfiokit_sysfs::parse_hex);
     match (fields.next().flatten(), fields.next().flatten()) {
@@ -734,13 +754,9 @@ fn rom_bar(root: &SysRoot, dir: &Path, problems: &mut Vec<SysError>) -> Option<b
 }
 
 /// The config space's capabilities and its revision byte.
-fn read_config(
-    root: &SysRoot,
-    dir: &Path,
-    problems: &mut Vec<SysError>,
-) -> Option<(ConfigSpace, u8)> {
+fn read_config(at: &SysDir, dir: &Path, problems: &mut Vec<SysError>) -> Option<(ConfigSpace, u8)> {
     let path = dir.join("config");
-    let bytes = match root.read_bytes(&path) {
+    let bytes = match at.read_bytes(&path) {
         Ok(b) => b,
         Err(e) => {
             problems.push(e);

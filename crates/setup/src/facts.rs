@@ -208,7 +208,12 @@ impl HostFacts {
         }
         let kernel_log = kernel_log(root);
         let share = crate::share::ShareFacts::gather(root, release.as_deref(), &mut problems);
-        let reset = crate::reset::ResetFacts::gather(root, release.as_deref(), &mut problems);
+        // `modules.dep` once: the sharing facts keep its module paths, vendor-reset is looked up there.
+        let dep = share
+            .modules_dep
+            .as_ref()
+            .map(|(_, paths)| paths.as_slice());
+        let reset = crate::reset::ResetFacts::gather(root, release.as_deref(), dep, &mut problems);
         Ok(HostFacts {
             root: root.root().to_path_buf(),
             is_host: root.is_host(),

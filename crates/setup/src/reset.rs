@@ -62,21 +62,17 @@ fn read(root: &SysRoot, rel: PathBuf, problems: &mut Vec<String>) -> TextFile {
 }
 
 impl ResetFacts {
-    /// Reads them under `root` for the running kernel `release`.
+    /// Reads them under `root` for the running kernel `release`, whose `modules.dep` module paths
+    /// (read once, by the sharing facts) are `modules_dep`.
     pub(crate) fn gather(
         root: &SysRoot,
         release: Option<&str>,
+        modules_dep: Option<&[String]>,
         problems: &mut Vec<String>,
     ) -> ResetFacts {
         let vendor_reset_module = release.and_then(|r| {
             let dir = PathBuf::from("lib/modules").join(r.trim());
-            let dep = root
-                .read_text_opt(&root.path(dir.join("modules.dep")))
-                .ok()
-                .flatten()
-                .unwrap_or_default();
-            let listed = dep.lines().find_map(|l| {
-                let module = l.split(':').next()?.trim();
+            let listed = modules_dep.unwrap_or_default().iter().find_map(|module| {
                 let name = module.rsplit('/').next()?;
                 let stem = name.split(".ko").next()?;
                 (stem.replace('_', "-") == "vendor-reset").then(|| dir.join(module))

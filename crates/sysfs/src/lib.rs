@@ -556,15 +556,7 @@ impl SysRoot {
 
     /// A text file, whole. Invalid UTF-8 is an error naming the path.
     pub fn read_text(&self, path: &Path) -> Result<String> {
-        let bytes = self.read_bytes(path)?;
-        String::from_utf8(bytes).map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            expected: "UTF-8 text",
-            found: format!(
-                "a byte that is not UTF-8 at offset {}",
-                e.utf8_error().valid_up_to()
-            ),
-        })
+        utf8(path, self.read_bytes(path)?)
     }
 
     /// A text file, whole, or `None` when it does not exist.
@@ -877,6 +869,176 @@ impl SysRoot {
             .sync_all()
             .map_err(io_err(path.parent().unwrap_or(path)))
     }
+}
+
+/// A directory below a [`SysRoot`], opened once (confined, `O_PATH`), so that many reads below
+/// it make the kernel walk a few components instead of the whole path from the root.
+///
+/// Its methods take full paths, like the root's, and give the same results and errors: a path
+/// below the directory is opened relative to it with `RESOLVE_BENEATH`, so it cannot leave the
+/// directory (which itself was opened confined to the root); one whose resolution would leave the
+/// directory (a link to a sibling, say) is handed to the root, which decides as it always does, as
+/// is every path not below the directory and every path on a root the kernel does not confine.
+#[derive(Debug)]
+pub struct SysDir<'a> {
+    root: &'a SysRoot,
+    /// Where the directory really is (canonical), or empty for a handle that only delegates.
+    path: PathBuf,
+    fd: Option<OwnedFd>,
+    /// Whether the directory lies in the root's `sys` (attributes are read in one go).
+    sysfs: bool,
+}
+
+impl SysRoot {
+    /// Opens the directory at `path` for reads below it ([`SysDir`]), resolved inside the root as
+    /// [`SysRoot::resolve`] does; [`SysDir::path`] is where it really is. A link out of the root
+    /// is [`Error::LinkEscapes`].
+    pub fn open_dir(&self, path: &Path) -> Result<SysDir<'_>> {
+        if let Some((dir, rel)) = self.beneath(path) {
+            let fd = open_beneath(dir, rel, OFlags::PATH | OFlags::DIRECTORY, 0)
+                .map_err(|e| self.open_err(path, e))?;
+            if let Ok(real) = fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                && real.starts_with(&self.canonical)
+            {
+                let sysfs = self.relative(&real).is_some_and(is_sys);
+                return Ok(SysDir {
+                    root: self,
+                    path: real,
+                    fd: Some(fd),
+                    sysfs,
+                });
+            }
+        }
+        let real = self.walk_resolve(path)?;
+        Ok(SysDir {
+            root: self,
+            path: real,
+            fd: None,
+            sysfs: false,
+        })
+    }
+
+    /// A [`SysDir`] that opens nothing and hands every read to the root.
+    pub fn no_dir(&self) -> SysDir<'_> {
+        SysDir {
+            root: self,
+            path: PathBuf::new(),
+            fd: None,
+            sysfs: false,
+        }
+    }
+}
+
+impl SysDir<'_> {
+    /// Where the directory really is (empty for [`SysRoot::no_dir`]).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory's fd and `path` relative to it, when `path` lies below it.
+    fn below<'p>(&self, path: &'p Path) -> Option<(&OwnedFd, &'p Path)> {
+        let fd = self.fd.as_ref()?;
+        let rel = fast_strip_prefix(path, &self.path)?;
+        (!rel.as_os_str().is_empty()).then_some((fd, rel))
+    }
+
+    /// [`SysRoot::read_bytes`].
+    pub fn read_bytes(&self, path: &Path) -> Result<Vec<u8>> {
+        if let Some((fd, rel)) = self.below(path) {
+            match open_beneath(fd, rel, OFlags::RDONLY | OFlags::NOCTTY, 0) {
+                Ok(file) => {
+                    let file = fs::File::from(file);
+                    let read = if self.sysfs {
+                        read_sysfs(file)
+                    } else {
+                        read_all(file)
+                    };
+                    return read.map_err(io_err(path));
+                }
+                Err(e) if e.raw_os_error() != Some(EXDEV) => {
+                    return Err(Error::Io {
+                        path: path.to_path_buf(),
+                        err: e,
+                    });
+                }
+                Err(_) => {} // leaves the directory: the root decides
+            }
+        }
+        self.root.read_bytes(path)
+    }
+
+    /// [`SysRoot::read_attr_opt`].
+    pub fn read_attr_opt(&self, path: &Path) -> Result<Option<String>> {
+        match self.read_attr(path) {
+            Ok(s) => Ok(Some(s)),
+            Err(Error::Io { err, .. }) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// [`SysRoot::read_attr`].
+    pub fn read_attr(&self, path: &Path) -> Result<String> {
+        let text = utf8(path, self.read_bytes(path)?)?;
+        Ok(text.trim_end_matches(['\n', '\r']).to_string())
+    }
+
+    /// [`SysRoot::read_hex`].
+    pub fn read_hex(&self, path: &Path) -> Result<u64> {
+        let text = self.read_attr(path)?;
+        parse_hex(&text).ok_or_else(|| parse_err(path, "a hex number", &text))
+    }
+
+    /// [`SysRoot::exists`].
+    pub fn exists(&self, path: &Path) -> Result<bool> {
+        if let Some((fd, rel)) = self.below(path) {
+            match open_beneath(fd, rel, OFlags::PATH | OFlags::NOFOLLOW, 0) {
+                Ok(_) => return Ok(true),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Ok(false);
+                }
+                Err(_) => {}
+            }
+        }
+        self.root.exists(path)
+    }
+
+    /// [`SysRoot::read_link`]: one `readlinkat` relative to the directory, whose components the
+    /// kernel does not confine (the caller's to know, as for the root's).
+    pub fn read_link(&self, path: &Path) -> Result<Option<PathBuf>> {
+        let Some((fd, rel)) = self.below(path) else {
+            return self.root.read_link(path);
+        };
+        match rustix::fs::readlinkat(fd, rel, Vec::new()) {
+            Ok(target) => {
+                use std::os::unix::ffi::OsStringExt;
+                Ok(Some(PathBuf::from(std::ffi::OsString::from_vec(
+                    target.into_bytes(),
+                ))))
+            }
+            Err(e) if e == rustix::io::Errno::NOENT => Ok(None),
+            Err(e) => Err(Error::Io {
+                path: path.to_path_buf(),
+                err: e.into(),
+            }),
+        }
+    }
+}
+
+/// The bytes of `path` as text; invalid UTF-8 is an error naming the path and the offset.
+fn utf8(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        expected: "UTF-8 text",
+        found: format!(
+            "a byte that is not UTF-8 at offset {}",
+            e.utf8_error().valid_up_to()
+        ),
+    })
 }
 
 /// Whether a path relative to the root lies in its `sys` directory.
@@ -1272,6 +1434,59 @@ mod tests {
             root.read_hex(&outside.path().join("vendor")),
             Err(Error::LinkEscapes { .. })
         ));
+    }
+
+    #[test]
+    fn reads_below_an_open_directory_answer_as_the_root_does() {
+        for (dir, root) in roots() {
+            let d = dir.path();
+            let outside = tempfile::tempdir().unwrap();
+            fs::write(outside.path().join("vendor"), "0x8086\n").unwrap();
+            fs::create_dir_all(d.join("sys/devices/p/a")).unwrap();
+            fs::create_dir_all(d.join("sys/devices/q")).unwrap();
+            fs::write(d.join("sys/devices/p/a/vendor"), "0x10de\n").unwrap();
+            fs::write(d.join("sys/devices/q/vendor"), "0x1002\n").unwrap();
+            symlink("../../q", d.join("sys/devices/p/a/sibling")).unwrap();
+            symlink(outside.path(), d.join("sys/devices/p/a/away")).unwrap();
+            symlink("../../../../../../../../..", d.join("sys/devices/p/a/up")).unwrap();
+            symlink("../q", d.join("sys/devices/p/b")).unwrap();
+            let p = root.open_dir(&root.path("sys/devices/p")).unwrap();
+            assert_eq!(root.relative(p.path()), Some(Path::new("sys/devices/p")));
+            let a = p.path().join("a");
+            assert_eq!(p.read_hex(&a.join("vendor")).unwrap(), 0x10de);
+            // Leaving the directory but not the root: the root's answer.
+            assert_eq!(p.read_hex(&a.join("sibling/vendor")).unwrap(), 0x1002);
+            assert_eq!(p.read_hex(&p.path().join("b/vendor")).unwrap(), 0x1002);
+            // Leaving the root: what the root says (refused, where the kernel confines).
+            for path in [
+                a.join("away/vendor"),
+                a.join(format!("up{}/vendor", outside.path().display())),
+            ] {
+                let got = p.read_hex(&path);
+                assert_eq!(format!("{got:?}"), format!("{:?}", root.read_hex(&path)));
+                if root.confinement() == Confinement::Kernel {
+                    assert!(matches!(got, Err(Error::LinkEscapes { .. })), "{got:?}");
+                }
+            }
+            assert_eq!(p.read_attr_opt(&a.join("absent")).unwrap(), None);
+            assert!(p.exists(&a.join("vendor")).unwrap());
+            assert!(!p.exists(&a.join("absent")).unwrap());
+            assert_eq!(
+                p.read_link(&a.join("sibling")).unwrap(),
+                Some(PathBuf::from("../../q"))
+            );
+            assert_eq!(p.read_link(&a.join("absent")).unwrap(), None);
+            // Paths not below it go to the root.
+            let q = root.path("sys/devices/q/vendor");
+            assert_eq!(p.read_hex(&q).unwrap(), 0x1002);
+            assert_eq!(root.no_dir().read_hex(&q).unwrap(), 0x1002);
+            // A directory linked out of the root is not opened.
+            symlink(outside.path(), d.join("sys/devices/out")).unwrap();
+            assert!(matches!(
+                root.open_dir(&root.path("sys/devices/out")),
+                Err(Error::LinkEscapes { .. })
+            ));
+        }
     }
 
     #[test]

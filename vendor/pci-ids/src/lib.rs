@@ -37,8 +37,29 @@
 #![no_std]
 #![warn(missing_docs)]
 
-// Codegen: introduces VENDORS, a phf::Map<u16, Vendor>.
+// Codegen: introduces VENDORS, a phf::Map<u16, Vendor>, CLASSES, and the flat tables NAMES,
+// DEVICES, SUBSYSTEMS, SUBCLASSES and PROG_IFS their entries point into.
 include!(concat!(env!("OUT_DIR"), "/pci_ids.cg.rs"));
+
+/// vfiokit: a name in the flat table `NAMES` (byte offset, length): no pointer, no relocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Name(u32, u32);
+
+impl Name {
+    fn get(self) -> &'static str {
+        &NAMES[self.0 as usize..(self.0 + self.1) as usize]
+    }
+}
+
+/// vfiokit: a run of entries in one of the flat tables (first index, count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span(u32, u32);
+
+impl Span {
+    fn of<T>(self, table: &'static [T]) -> &'static [T] {
+        &table[self.0 as usize..(self.0 + self.1) as usize]
+    }
+}
 
 /// An abstraction for iterating over all vendors in the PCI database.
 pub struct Vendors;
@@ -56,8 +77,8 @@ impl Vendors {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Vendor {
     id: u16,
-    name: &'static str,
-    devices: &'static [Device],
+    name: Name,
+    devices: Span,
 }
 
 impl Vendor {
@@ -68,12 +89,12 @@ impl Vendor {
 
     /// Returns the vendor's name.
     pub fn name(&self) -> &'static str {
-        self.name
+        self.name.get()
     }
 
     /// Returns an iterator over the vendor's devices.
     pub fn devices(&self) -> impl Iterator<Item = &'static Device> {
-        self.devices.iter()
+        self.devices.of(&DEVICES).iter()
     }
 }
 
@@ -85,8 +106,8 @@ impl Vendor {
 pub struct Device {
     vendor_id: u16,
     id: u16,
-    name: &'static str,
-    subsystems: &'static [SubSystem],
+    name: Name,
+    subsystems: Span,
 }
 
 impl Device {
@@ -119,7 +140,7 @@ impl Device {
 
     /// Returns the device's name.
     pub fn name(&self) -> &'static str {
-        self.name
+        self.name.get()
     }
 
     /// Returns an iterator over the device's subsystems.
@@ -127,7 +148,7 @@ impl Device {
     /// **NOTE**: The PCI database does not include subsystem information for
     /// most devices. This list is not authoritative.
     pub fn subsystems(&self) -> impl Iterator<Item = &'static SubSystem> {
-        self.subsystems.iter()
+        self.subsystems.of(&SUBSYSTEMS).iter()
     }
 }
 
@@ -143,7 +164,7 @@ impl Device {
 pub struct SubSystem {
     subvendor: u16,
     subdevice: u16,
-    name: &'static str,
+    name: Name,
 }
 
 impl SubSystem {
@@ -159,7 +180,7 @@ impl SubSystem {
 
     /// Returns the subsystem's name.
     pub fn name(&self) -> &'static str {
-        self.name
+        self.name.get()
     }
 }
 
@@ -179,8 +200,8 @@ impl Classes {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Class {
     id: u8,
-    name: &'static str,
-    subclasses: &'static [Subclass],
+    name: Name,
+    subclasses: Span,
 }
 
 impl Class {
@@ -191,12 +212,12 @@ impl Class {
 
     /// Returns the class' name.
     pub fn name(&self) -> &'static str {
-        self.name
+        self.name.get()
     }
 
     /// Returns an iterator over the class' devices.
     pub fn subclasses(&self) -> impl Iterator<Item = &'static Subclass> {
-        self.subclasses.iter()
+        self.subclasses.of(&SUBCLASSES).iter()
     }
 }
 
@@ -207,8 +228,8 @@ impl Class {
 pub struct Subclass {
     class_id: u8,
     id: u8,
-    name: &'static str,
-    prog_ifs: &'static [ProgIf],
+    name: Name,
+    prog_ifs: Span,
 }
 
 impl Subclass {
@@ -240,7 +261,7 @@ impl Subclass {
 
     /// Returns the subclass' name.
     pub fn name(&self) -> &'static str {
-        self.name
+        self.name.get()
     }
 
     /// Returns an iterator over the subclass' programming interfaces.
@@ -248,7 +269,7 @@ impl Subclass {
     /// **NOTE**: The PCI database does not include programming interface information for most devices.
     /// This list is not authoritative.
     pub fn prog_ifs(&self) -> impl Iterator<Item = &'static ProgIf> {
-        self.prog_ifs.iter()
+        self.prog_ifs.of(&PROG_IFS).iter()
     }
 }
 
@@ -261,7 +282,7 @@ impl Subclass {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProgIf {
     id: u8,
-    name: &'static str,
+    name: Name,
 }
 
 impl ProgIf {
@@ -272,7 +293,7 @@ impl ProgIf {
 
     /// Returns the programming interface's name.
     pub fn name(&self) -> &'static str {
-        self.name
+        self.name.get()
     }
 }
 
