@@ -84,9 +84,11 @@ pub struct LineMatch {
 ///
 /// ```
 /// use vfiokit_explain::{classify, KindId};
-/// let m = classify("Jun 03 20:35:58 pve kernel: DMAR-IR: Enabled IRQ remapping in x2apic mode").unwrap();
+/// let m = classify("Jun 03 20:35:58 pve kernel: DMAR-IR: Enabled IRQ remapping in x2apic mode")
+///     .ok_or("not recognized")?;
 /// assert_eq!(m.kind, KindId::IrEnabled);
 /// assert_eq!(classify("[    0.050582] DMAR: IOMMU enabled"), None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn classify(line: &str) -> Option<LineMatch> {
     let lower = line.to_ascii_lowercase();

@@ -313,19 +313,20 @@ fn extra_sections(page: &str, out: &mut Vec<u8>) -> anyhow::Result<()> {
 /// A long example command split at spaces into lines of at most 66 columns, each but the last
 /// ending in ` \`, as one would type it.
 fn wrap_command(line: &str) -> Vec<String> {
-    let mut lines = vec![String::new()];
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
     for word in line.split(' ') {
-        let last = lines.last_mut().expect("never empty");
-        if !last.is_empty() && last.len() + 1 + word.len() > 62 {
-            last.push_str(" \\");
-            lines.push(word.to_string());
+        if !current.is_empty() && current.len() + 1 + word.len() > 62 {
+            current.push_str(" \\");
+            lines.push(std::mem::replace(&mut current, word.to_string()));
         } else {
-            if !last.is_empty() {
-                last.push(' ');
+            if !current.is_empty() {
+                current.push(' ');
             }
-            last.push_str(word);
+            current.push_str(word);
         }
     }
+    lines.push(current);
     lines
 }
 
@@ -567,4 +568,21 @@ fn output(cmd: &mut Command) -> anyhow::Result<String> {
         String::from_utf8_lossy(&out.stderr).trim()
     );
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wrap_command;
+
+    #[test]
+    fn long_examples_wrap_at_spaces_with_a_continuation() {
+        assert_eq!(wrap_command("vfiokit undo"), ["vfiokit undo"]);
+        let long = "vfiokit setup-vm --vmid 100 --igd 00:02.0 --romfile igpu-uhd630.rom --device 00:14.3 --usb 062a:4101 --usb 8087:0aaa";
+        let lines = wrap_command(long);
+        assert!(lines.len() > 1, "{lines:?}");
+        assert!(lines.iter().all(|l| l.len() <= 64), "{lines:?}");
+        assert!(lines[..lines.len() - 1].iter().all(|l| l.ends_with(" \\")));
+        let joined: Vec<&str> = lines.iter().map(|l| l.trim_end_matches(" \\")).collect();
+        assert_eq!(joined.join(" "), long);
+    }
 }

@@ -81,8 +81,19 @@ pub fn run_tests() -> anyhow::Result<ExitCode> {
     } else {
         run(Command::new(&cargo).args(["test", "--workspace", "--all-targets", "--no-fail-fast"]))?
     };
+    // The team's commands (src/dev/) are compiled only with the dev feature: their unit tests too.
+    let dev = run(Command::new(&cargo).args([
+        "test",
+        "-p",
+        "xtask",
+        "--features",
+        "dev",
+        "--bin",
+        "vfiokit",
+        "--no-fail-fast",
+    ]))?;
     let docs = run(Command::new(&cargo).args(["test", "--workspace", "--doc"]))?;
-    Ok(if units && docs {
+    Ok(if units && dev && docs {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
