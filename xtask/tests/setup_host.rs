@@ -24,37 +24,9 @@ fn vfiokit(root: &Path, args: &[&str]) -> (i32, String, String) {
 /// Every regular file and link under `dir`, with its content or target — except the lock files
 /// an `--apply` takes (`var/lock`), which stay behind as Proxmox's do.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut all = snapshot_all(dir);
+    let mut all = vfiokit_fakesys::snapshot(dir).unwrap();
     all.retain(|p, _| !p.starts_with("var/lock"));
     all
-}
-
-/// Every regular file and link under `dir`, with its content or target.
-fn snapshot_all(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let meta = fs::symlink_metadata(&p).unwrap();
-            let rel = p.strip_prefix(dir).unwrap().to_path_buf();
-            if meta.file_type().is_symlink() {
-                out.insert(
-                    rel,
-                    fs::read_link(&p)
-                        .unwrap()
-                        .into_os_string()
-                        .into_encoded_bytes(),
-                );
-            } else if meta.is_dir() {
-                out.insert(rel, b"<dir>".to_vec());
-                stack.push(p);
-            } else {
-                out.insert(rel, fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 /// Compares `actual` with the golden file next to this test; `UPDATE_GOLDEN=1` rewrites it
@@ -89,7 +61,7 @@ fn golden_done() {
 fn plan_apply_again_and_undo_on_the_fresh_elitedesk() {
     let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
     let before = snapshot(dir.path());
-    let snapshot_all_before = snapshot_all(dir.path());
+    let snapshot_all_before = vfiokit_fakesys::snapshot(dir.path()).unwrap();
 
     // The dry run shows every diff and command and writes nothing at all (no lock either).
     let (code, out, err) = vfiokit(root.root(), &["setup-host", "--device", "00:02.0"]);
@@ -114,7 +86,7 @@ fn plan_apply_again_and_undo_on_the_fresh_elitedesk() {
         "6.8 has no vfio_virqfd:\n{out}"
     );
     assert_eq!(
-        snapshot_all(dir.path()),
+        vfiokit_fakesys::snapshot(dir.path()).unwrap(),
         snapshot_all_before,
         "a dry run changed the root"
     );

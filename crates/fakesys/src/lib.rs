@@ -114,6 +114,33 @@ pub fn write_scratch(host: &Host) -> io::Result<(tempfile::TempDir, vfiokit_sysf
     Ok((dir, root))
 }
 
+/// Every file, link and directory below `dir`, keyed by its path relative to `dir`: a file's
+/// bytes, a link's target, `<dir>` for a directory. Two snapshots are equal when the trees are,
+/// byte for byte — what a test of apply-then-undo compares.
+pub fn snapshot(dir: &Path) -> io::Result<std::collections::BTreeMap<PathBuf, Vec<u8>>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d)? {
+            let p = e?.path();
+            let meta = fs::symlink_metadata(&p)?;
+            let rel = p.strip_prefix(dir).unwrap_or(&p).to_path_buf();
+            if meta.file_type().is_symlink() {
+                out.insert(
+                    rel,
+                    fs::read_link(&p)?.into_os_string().into_encoded_bytes(),
+                );
+            } else if meta.is_dir() {
+                out.insert(rel, b"<dir>".to_vec());
+                stack.push(p);
+            } else {
+                out.insert(rel, fs::read(&p)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Copies the directory `src` into `dst` (which must exist): directories are recreated,
 /// regular files copied, symbolic links recreated with the same (relative) target.
 pub fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {

@@ -1,36 +1,12 @@
 //! The rule table on recorded hosts: what `verify` flags is what `setup-host` and
 //! `verify --fix` fix, applied and undone through the engine.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use vfiokit_fakesys::copy_recorded;
 use vfiokit_plan::{SystemRunner, apply, undo};
 use vfiokit_setup::{Finding, HostFacts, audit, fix_plan, host};
 use vfiokit_sysfs::SysRoot;
-
-/// Every regular file under `etc/`, with its bytes.
-fn etc(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else {
-                out.push((
-                    p.strip_prefix(base).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                ));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, &dir.join("etc"), &mut out);
-    out
-}
 
 fn fixable_outside_pve(found: &[Finding]) -> Vec<String> {
     found
@@ -50,7 +26,7 @@ fn seed_request() -> host::Request {
 #[test]
 fn the_configured_seed_host_has_fixable_findings_that_setup_host_fixes() {
     let (dir, root) = copy_recorded("elitedesk-800-g4/configured").unwrap();
-    let before = etc(dir.path());
+    let before = vfiokit_fakesys::snapshot(&dir.path().join("etc")).unwrap();
     let facts = HostFacts::gather(&root).unwrap();
     let found = audit(&facts, &[]);
     let checks: Vec<&str> = found
@@ -83,7 +59,7 @@ fn the_configured_seed_host_has_fixable_findings_that_setup_host_fixes() {
 
     undo(&root, &root, &SystemRunner).unwrap();
     assert_eq!(
-        etc(dir.path()),
+        vfiokit_fakesys::snapshot(&dir.path().join("etc")).unwrap(),
         before,
         "undo restores every file byte for byte"
     );
@@ -92,7 +68,7 @@ fn the_configured_seed_host_has_fixable_findings_that_setup_host_fixes() {
 #[test]
 fn verify_fix_leaves_no_fixable_finding_and_undoes() {
     let (dir, root) = copy_recorded("elitedesk-800-g4/configured").unwrap();
-    let before = etc(dir.path());
+    let before = vfiokit_fakesys::snapshot(&dir.path().join("etc")).unwrap();
     let facts = HostFacts::gather(&root).unwrap();
     let plan = fix_plan(&facts, &audit(&facts, &[])).unwrap();
     assert_eq!(plan.files.len(), 2, "{}", plan.render());
@@ -107,7 +83,10 @@ fn verify_fix_leaves_no_fixable_finding_and_undoes() {
     // What is left no file edit can fix: a pending reboot, a ROM that is not there yet.
     assert!(after.iter().any(|f| f.check == "romfile-missing"));
     undo(&root, &root, &SystemRunner).unwrap();
-    assert_eq!(etc(dir.path()), before);
+    assert_eq!(
+        vfiokit_fakesys::snapshot(&dir.path().join("etc")).unwrap(),
+        before
+    );
     // A second fix plan of a fixed host is empty.
     apply(&root, &plan, "verify --fix", &root, &SystemRunner).unwrap();
     let facts = HostFacts::gather(&root).unwrap();

@@ -1,6 +1,6 @@
 //! Sharing the iGPU (issue 15): GVT-g and SR-IOV on copies of the recorded hosts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use vfiokit_fakesys::copy_recorded;
 use vfiokit_plan::{Plan, SystemRunner, apply, undo};
@@ -34,34 +34,10 @@ fn new_text(plan: &Plan, rel: &str) -> Option<String> {
         .map(|f| f.new.clone())
 }
 
-/// Every regular file under `dir`, with its bytes.
-fn files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else if p.is_file() {
-                out.push((
-                    p.strip_prefix(base).unwrap().to_path_buf(),
-                    std::fs::read(&p).unwrap(),
-                ));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, &dir.join("etc"), &mut out);
-    out
-}
-
 #[test]
 fn gvt_on_the_fresh_elitedesk_keeps_i915_and_undo_restores_every_file() {
     let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
-    let before = files(dir.path());
+    let before = vfiokit_fakesys::snapshot(&dir.path().join("etc")).unwrap();
     let plan = share_plan(&root, None).unwrap();
     let grub = new_text(&plan, "etc/default/grub").unwrap();
     assert!(
@@ -89,7 +65,10 @@ fn gvt_on_the_fresh_elitedesk_keeps_i915_and_undo_restores_every_file() {
     // Planned again: nothing left to do.
     assert!(share_plan(&root, None).unwrap().is_empty());
     undo(&root, &root, &SystemRunner).unwrap();
-    assert_eq!(files(dir.path()), before);
+    assert_eq!(
+        vfiokit_fakesys::snapshot(&dir.path().join("etc")).unwrap(),
+        before
+    );
 }
 
 #[test]
@@ -136,7 +115,7 @@ fn sriov_on_the_n100_refuses_without_the_dkms_module_and_plans_with_it() {
         dir.path().join("lib/modules/6.17.9-1-pve/modules.dep"),
     )
     .unwrap();
-    let before = files(dir.path());
+    let before = vfiokit_fakesys::snapshot(&dir.path().join("etc")).unwrap();
     let plan = share_plan(&root, Some(7)).unwrap();
     let cmdline = new_text(&plan, "etc/kernel/cmdline").unwrap();
     for p in [
@@ -167,7 +146,10 @@ fn sriov_on_the_n100_refuses_without_the_dkms_module_and_plans_with_it() {
     )
     .unwrap();
     undo(&root, &root, &SystemRunner).unwrap();
-    assert_eq!(files(dir.path()), before);
+    assert_eq!(
+        vfiokit_fakesys::snapshot(&dir.path().join("etc")).unwrap(),
+        before
+    );
 }
 
 #[test]
