@@ -68,7 +68,7 @@ fn device_lines(out: &mut String, host: &Host, d: &PciDevice, aliases: Option<&M
         let _ = writeln!(out, "      kernel modules: {}", mods.join(", "));
     }
     if d.class.base() != 0x06 {
-        let reset = host.pci.reset_methods(d);
+        let reset = host.pci.reset_methods(d).unwrap_or_default();
         let reset = if reset.is_empty() {
             "none (its state carries over from one VM start to the next)".to_string()
         } else {

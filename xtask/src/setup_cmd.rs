@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use serde_json::json;
 use vfiokit_pci::PciAddress;
 use vfiokit_plan::{Plan, SystemRunner};
-use vfiokit_setup::{HostFacts, Refusal, host, mapping, vm};
+use vfiokit_setup::{HostFacts, Refusal, Scope, host, mapping, vm};
 use vfiokit_sysfs::SysRoot;
 
 use crate::Common;
@@ -123,11 +123,11 @@ pub fn setup_host(
     apply: bool,
 ) -> anyhow::Result<ExitCode> {
     let (root, _lock) = begin(common, &[], apply)?;
-    let facts = HostFacts::gather(&root)?;
     let request = host::Request {
         devices: devices.to_vec(),
         force_collateral: force.to_vec(),
     };
+    let facts = HostFacts::gather_for(&root, &request.scope())?;
     let planned = match host::plan(&facts, &request)? {
         Ok(p) => p,
         Err(refusal) => return refused(common, &refusal),
@@ -170,7 +170,7 @@ pub fn share_host(
     apply: bool,
 ) -> anyhow::Result<ExitCode> {
     let (root, _lock) = begin(common, &[], apply)?;
-    let facts = HostFacts::gather(&root)?;
+    let facts = HostFacts::gather_for(&root, &req.scope())?;
     let plan = match vfiokit_setup::share::plan(&facts, &req)? {
         Ok(p) => p,
         Err(refusal) => return refused(common, &refusal),
@@ -248,7 +248,7 @@ pub fn verify(
     apply: bool,
 ) -> anyhow::Result<ExitCode> {
     let (root, _lock) = begin(common, &[], fix && apply)?;
-    let facts = HostFacts::gather(&root)?;
+    let facts = HostFacts::gather_for(&root, &Scope::vms())?;
     let found = vfiokit_setup::audit(&facts, &mapping::read_nodes(nodes)?);
     if fix {
         let plan = vfiokit_setup::fix_plan(&facts, &found)?;
@@ -303,7 +303,7 @@ pub fn setup_vm(
         let text = crate::read_utf8(&from)?;
         req.clone_from = Some((from, text));
     }
-    let facts = HostFacts::gather(&root)?;
+    let facts = HostFacts::gather_for(&root, &req.scope())?;
     let planned = match vm::plan(&facts, &req)? {
         Ok(p) => p,
         Err(refusal) => return refused(common, &refusal),
@@ -334,7 +334,7 @@ pub fn mapping_plan(
     apply: bool,
 ) -> anyhow::Result<ExitCode> {
     let (root, _lock) = begin(common, &[], apply)?;
-    let facts = HostFacts::gather(&root)?;
+    let facts = HostFacts::gather_for(&root, &Scope::vms())?;
     let hosts = mapping::read_nodes(nodes)?;
     let req = mapping::Request {
         nodes: &hosts,

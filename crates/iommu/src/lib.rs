@@ -44,7 +44,7 @@ pub use safety::{Assessment, Harm, assess};
 pub use state::{IommuKind, IommuState, cmdline_value, read_state};
 pub use zpool::{PoolVdevs, zpool_vdevs};
 
-use vfiokit_pci::{PciAddress, PciDevice, PciScan};
+use vfiokit_pci::{PciAddress, PciDevice, PciScan, ResetMethods};
 use vfiokit_sysfs::{Error as SysError, SysRoot};
 use vfiokit_usbredir::{SysfsBackend, UsbBackend, UsbScan};
 
@@ -99,7 +99,13 @@ impl Host {
     /// Reads the host under `root`. Only a root without `/sys/bus/pci/devices` is an error;
     /// anything else that cannot be read becomes a problem and the rest is still reported.
     pub fn scan(root: &SysRoot) -> Result<Host, Error> {
-        let mut pci = vfiokit_pci::scan(root).map_err(Error::NotAHost)?;
+        Host::scan_with(root, ResetMethods::Now)
+    }
+
+    /// [`Host::scan`], with the PCI functions' `reset_method` files read now or left for
+    /// [`PciScan::read_reset_methods`](vfiokit_pci::PciScan::read_reset_methods).
+    pub fn scan_with(root: &SysRoot, reset: ResetMethods) -> Result<Host, Error> {
+        let mut pci = vfiokit_pci::scan_with(root, reset).map_err(Error::NotAHost)?;
         let mut problems = std::mem::take(&mut pci.problems);
         let groups = groups::read_groups_scanned(root, &pci, &mut problems);
         let iommu = read_state(root, !groups.is_empty(), &mut problems);

@@ -50,6 +50,9 @@ pub struct PciDevice {
     /// the file is missing (the kernel found no method, or it predates 5.15). See
     /// [`PciScan::reset_methods`] for the answer that accounts for older kernels.
     pub reset_method: Option<Vec<String>>,
+    /// Whether `reset_method` was looked for: always by [`scan`], only where asked by
+    /// [`scan_with`]`(`[`ResetMethods::Later`]`)` and [`PciScan::read_reset_methods`].
+    pub reset_method_read: bool,
     /// SR-IOV state of a physical function (one with the SR-IOV capability).
     pub sriov: Option<Sriov>,
     /// Mediated device types the function offers (`mdev_supported_types`; i915 with GVT-g).
@@ -126,7 +129,8 @@ pub struct PciScan {
     /// What went wrong, each naming the path. A device missing from `devices` has an entry here.
     pub problems: Vec<SysError>,
     /// Whether any function on this root has a `reset_method` file: the kernel (5.15 and later)
-    /// says which reset each function has, and one without the file has none.
+    /// says which reset each function has, and one without the file has none. A scan that left
+    /// the files for later settles it when it reads them.
     pub has_reset_method_files: bool,
     /// Whether every function listed in `/sys/bus/pci/devices` was read, its `iommu_group` link
     /// included (absent, or naming a numbered group): the IOMMU groups' PCI members can then be
@@ -157,13 +161,21 @@ impl PciScan {
     ///   requires (a multi-function card gets none).
     ///
     /// Quirks (`device_specific`), ACPI `_RST` and CXL are not guessed.
-    pub fn reset_methods(&self, device: &PciDevice) -> Vec<String> {
+    ///
+    /// `None` when the root has the files but this function's was not read (a scan that left
+    /// them for later, see [`PciScan::read_reset_methods`]).
+    pub fn reset_methods(&self, device: &PciDevice) -> Option<Vec<String>> {
         if self.has_reset_method_files {
-            return device.reset_method.clone().unwrap_or_default();
+            return device
+                .reset_method_read
+                .then(|| device.reset_method.clone().unwrap_or_default());
+        }
+        if self.devices.iter().any(|d| !d.reset_method_read) {
+            return None;
         }
         let mut methods: Vec<&str> = Vec::new();
         let Some(cs) = &device.config else {
-            return Vec::new();
+            return Some(Vec::new());
         };
         if cs.pcie.is_some() && cs.pcie_flr {
             methods.push("flr");
@@ -186,13 +198,62 @@ impl PciScan {
         if behind_bridge && !device.is_bridge() && alone {
             methods.push("bus");
         }
-        methods.into_iter().map(str::to_string).collect()
+        Some(methods.into_iter().map(str::to_string).collect())
     }
+
+    /// Reads the `reset_method` file of every function `wanted` picks that a scan with
+    /// [`ResetMethods::Later`] left unread, and settles [`PciScan::has_reset_method_files`]: when
+    /// none of the picked functions has a file, the others are read in address order until one
+    /// has (on a kernel with the files, nearly always the first), or all were (an older kernel).
+    pub fn read_reset_methods(&mut self, root: &SysRoot, wanted: impl Fn(&PciDevice) -> bool) {
+        let read = |d: &mut PciDevice, problems: &mut Vec<SysError>| {
+            if !d.reset_method_read {
+                d.reset_method = read_reset_method(&root.no_dir(), &d.sysfs_path, problems);
+                d.reset_method_read = true;
+            }
+            d.reset_method.is_some()
+        };
+        let mut found = false;
+        for d in self.devices.iter_mut().filter(|d| wanted(d)) {
+            found |= read(d, &mut self.problems);
+        }
+        for d in &mut self.devices {
+            if found {
+                break;
+            }
+            found = read(d, &mut self.problems);
+        }
+        self.has_reset_method_files = self.devices.iter().any(|d| d.reset_method.is_some());
+    }
+}
+
+/// Whether a scan reads each function's `reset_method` file (three system calls where it
+/// exists) or leaves it to [`PciScan::read_reset_methods`] for the functions a caller needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResetMethods {
+    /// Every function's, as [`scan`] does.
+    #[default]
+    Now,
+    /// None yet.
+    Later,
+}
+
+/// A function's `reset_method` file as a list, `None` when it does not exist.
+fn read_reset_method(at: &SysDir, dir: &Path, problems: &mut Vec<SysError>) -> Option<Vec<String>> {
+    note(problems, at.read_attr_opt(&dir.join("reset_method")))
+        .flatten()
+        .map(|m| m.split_whitespace().map(str::to_string).collect())
 }
 
 /// Reads every function listed in `/sys/bus/pci/devices`. Only a missing or unreadable
 /// `/sys/bus/pci/devices` itself is an error; everything else becomes a problem in the scan.
 pub fn scan(root: &SysRoot) -> Result<PciScan, SysError> {
+    scan_with(root, ResetMethods::Now)
+}
+
+/// [`scan`], reading the `reset_method` files now or leaving them for
+/// [`PciScan::read_reset_methods`] (a planner needs them only for the functions a VM holds).
+pub fn scan_with(root: &SysRoot, reset: ResetMethods) -> Result<PciScan, SysError> {
     let dir = root.sys_bus_devices("pci");
     let mut scan = PciScan::default();
     let mut resolver = DeviceDirs::new(root, &dir);
@@ -214,10 +275,11 @@ pub fn scan(root: &SysRoot) -> Result<PciScan, SysError> {
         let read = match resolver.resolve(&path) {
             Some(real) => {
                 let at = resolver.current.as_ref().map_or(&no_dir, |(_, d)| d);
-                read_function(root, at, address, real, &mut scan.problems)
+                read_function(root, at, address, real, reset, &mut scan.problems)
             }
-            None => note(&mut scan.problems, root.resolve(&path))
-                .and_then(|real| read_function(root, &no_dir, address, real, &mut scan.problems)),
+            None => note(&mut scan.problems, root.resolve(&path)).and_then(|real| {
+                read_function(root, &no_dir, address, real, reset, &mut scan.problems)
+            }),
         };
         let Some((device, how)) = read else {
             all_read = false;
@@ -396,7 +458,8 @@ pub fn read_device(
 ) -> Option<PciDevice> {
     let dir = note(problems, root.resolve(link))?;
     let no_dir = root.no_dir();
-    let (mut device, how) = read_function(root, &no_dir, address, dir, problems)?;
+    let (mut device, how) =
+        read_function(root, &no_dir, address, dir, ResetMethods::Now, problems)?;
     device.physfn = note(
         problems,
         link_in(root, &no_dir, &device.sysfs_path, "physfn", how.confirmed),
@@ -478,6 +541,7 @@ fn read_function(
     at: &SysDir,
     address: PciAddress,
     dir: PathBuf,
+    reset: ResetMethods,
     problems: &mut Vec<SysError>,
 ) -> Option<(PciDevice, HowRead)> {
     let uevent_path = dir.join("uevent");
@@ -582,9 +646,12 @@ fn read_function(
         Some((_, rev)) => Some(*rev),
         None => hex16(at, dir.join("revision"), problems).and_then(|r| u8::try_from(r).ok()),
     };
-    let reset_method = note(problems, at.read_attr_opt(&dir.join("reset_method")))
-        .flatten()
-        .map(|m| m.split_whitespace().map(str::to_string).collect());
+    let reset_method_read = reset == ResetMethods::Now;
+    let reset_method = if reset_method_read {
+        read_reset_method(at, &dir, problems)
+    } else {
+        None
+    };
     let config = config.map(|(cs, _)| cs);
     let sriov = config
         .as_ref()
@@ -621,6 +688,7 @@ fn read_function(
             None
         },
         reset_method,
+        reset_method_read,
         sriov,
         mdev_types,
         config,

@@ -33,7 +33,7 @@
 //! assert_eq!(igpu.class.to_string(), "030000");
 //! assert_eq!(igpu.driver.as_deref(), Some("i915"));
 //! assert_eq!(igpu.id().to_string(), "8086:3e92");
-//! assert_eq!(host.reset_methods(igpu), ["flr", "pm"]);
+//! assert_eq!(host.reset_methods(igpu).unwrap(), ["flr", "pm"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -47,7 +47,7 @@ pub use address::{DeviceId, PciAddress, PciId, VendorId};
 pub use alias::{ModuleAliases, fnmatch};
 pub use class::{ClassCode, device_name, vendor_name};
 pub use config::{Acs, AcsFlags, ConfigSpace, PcieType, SriovCap};
-pub use device::{MdevType, PciDevice, PciScan, Sriov, read_device, scan};
+pub use device::{MdevType, PciDevice, PciScan, ResetMethods, Sriov, read_device, scan, scan_with};
 
 /// Errors of this crate: input that is not a PCI address, id or class.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,7 +3,7 @@
 use std::fs;
 
 use vfiokit_fakesys::{PciFn, PcieType, copy_recorded, generate, hosts};
-use vfiokit_pci::{PciAddress, read_device, scan};
+use vfiokit_pci::{PciAddress, ResetMethods, read_device, scan, scan_with};
 use vfiokit_sysfs::SysRoot;
 
 fn addr(s: &str) -> PciAddress {
@@ -18,11 +18,57 @@ fn remove_reset_methods(root: &SysRoot) {
 }
 
 #[test]
+fn reset_methods_left_for_later_are_read_for_the_functions_asked_for() {
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let mut host = scan_with(&root, ResetMethods::Later).unwrap();
+    let igpu = addr("00:02.0");
+    let nic = addr("00:1f.6");
+    // Nothing read yet: no answer rather than a wrong one.
+    assert!(!host.has_reset_method_files);
+    assert_eq!(host.reset_methods(host.get(igpu).unwrap()), None);
+    host.read_reset_methods(&root, |d| d.address == igpu);
+    assert!(host.has_reset_method_files);
+    assert_eq!(
+        host.reset_methods(host.get(igpu).unwrap()),
+        Some(vec!["flr".to_string(), "pm".to_string()])
+    );
+    assert_eq!(host.reset_methods(host.get(nic).unwrap()), None);
+    // The full scan agrees on what was read.
+    let full = scan(&root).unwrap();
+    assert_eq!(
+        full.get(igpu).unwrap().reset_method,
+        host.get(igpu).unwrap().reset_method
+    );
+
+    // A function without a file, asked alone: the others are read until one has a file, so a
+    // function without one still means "no method" rather than a guess from config space.
+    let root_complex = addr("00:00.0");
+    let mut host = scan_with(&root, ResetMethods::Later).unwrap();
+    host.read_reset_methods(&root, |d| d.address == root_complex);
+    assert!(host.has_reset_method_files);
+    assert_eq!(
+        host.reset_methods(host.get(root_complex).unwrap()),
+        Some(Vec::new())
+    );
+
+    // Without any file (a kernel before 5.15), every function is read and guessed from config.
+    remove_reset_methods(&root);
+    let mut host = scan_with(&root, ResetMethods::Later).unwrap();
+    host.read_reset_methods(&root, |d| d.address == igpu);
+    assert!(!host.has_reset_method_files);
+    assert!(host.devices.iter().all(|d| d.reset_method_read));
+    let whole = scan(&root).unwrap();
+    let guessed = host.reset_methods(host.get(igpu).unwrap());
+    assert_eq!(guessed, whole.reset_methods(whole.get(igpu).unwrap()));
+    assert_eq!(guessed, Some(vec!["flr".to_string(), "pm".to_string()]));
+}
+
+#[test]
 fn reset_methods_come_from_the_files_and_else_from_config_and_topology() {
     let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
     let host = scan(&root).unwrap();
     assert!(host.has_reset_method_files);
-    let methods = |a: &str| host.reset_methods(host.get(addr(a)).unwrap());
+    let methods = |a: &str| host.reset_methods(host.get(addr(a)).unwrap()).unwrap();
     assert_eq!(methods("00:02.0"), ["flr", "pm"]);
     assert_eq!(methods("00:1f.6"), ["af_flr", "pm"]);
     // A function without the file has no method, whatever its config says.
@@ -32,7 +78,7 @@ fn reset_methods_come_from_the_files_and_else_from_config_and_topology() {
     assert!(host.has_reset_method_files);
     assert_eq!(
         host.reset_methods(host.get(addr("00:02.0")).unwrap()),
-        Vec::<String>::new()
+        Some(Vec::<String>::new())
     );
 
     // The fake hosts write reset_method as the kernel derives it: without the files, the
@@ -53,7 +99,7 @@ fn reset_methods_come_from_the_files_and_else_from_config_and_topology() {
         let without = scan(&root).unwrap();
         assert!(!without.has_reset_method_files, "{name}");
         for (a, b) in with.devices.iter().zip(&without.devices) {
-            let mut listed = with.reset_methods(a);
+            let mut listed = with.reset_methods(a).unwrap();
             // The builder also lists `bus` for a bridge alone on its bus, or a function on a VMD
             // root bus; the kernel does not (`dev->subordinate`, `pci_is_root_bus`).
             let parent_is_bridge = a
@@ -63,7 +109,12 @@ fn reset_methods_come_from_the_files_and_else_from_config_and_topology() {
             if a.is_bridge() || !parent_is_bridge {
                 listed.retain(|m| m != "bus");
             }
-            assert_eq!(listed, without.reset_methods(b), "{name} {}", a.address);
+            assert_eq!(
+                Some(listed.clone()),
+                without.reset_methods(b),
+                "{name} {}",
+                a.address
+            );
             saw.extend(listed);
         }
     }

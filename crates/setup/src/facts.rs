@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use vfiokit_iommu::{Host, IommuKind};
 use vfiokit_kcmdline::{BootLoader, DropIn, ModprobeConf, ModprobeDir};
-use vfiokit_pci::ModuleAliases;
+use vfiokit_pci::{ModuleAliases, PciAddress, ResetMethods};
 use vfiokit_sysfs::SysRoot;
 use vfiokit_vmconf::{Machine, VmConfig};
 
@@ -107,8 +107,37 @@ pub struct HostFacts {
     pub uefi: Option<bool>,
     /// iGPU sharing (GVT-g, SR-IOV): the running kernel's modules, sysfsutils, mdev instances.
     pub share: crate::share::ShareFacts,
-    /// vendor-reset's module, the snippets storage and the files the reset remedies write.
-    pub reset: crate::reset::ResetFacts,
+    /// vendor-reset's module, the snippets storage and the files the reset remedies write;
+    /// `None` on a host without an AMD function (the remedies are for AMD GPUs alone).
+    pub reset: Option<crate::reset::ResetFacts>,
+}
+
+/// What a command looks at beyond what the host's own files name, so that facts only some
+/// functions need are read for those alone: a function's `reset_method` (three system calls) and
+/// the ROM files under `/usr/share/kvm` (a real host keeps dozens there).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Scope {
+    /// Every function's reset methods and every file in `/usr/share/kvm` (`inspect`, and
+    /// [`HostFacts::gather`] for embedders).
+    #[default]
+    Everything,
+    /// The functions and ROM files the VM configs name, plus these.
+    Request {
+        /// Functions the command gives to a VM or otherwise looks at.
+        functions: Vec<PciAddress>,
+        /// ROM file names (relative to `/usr/share/kvm`) the command names.
+        roms: Vec<String>,
+    },
+}
+
+impl Scope {
+    /// What the VM configs name and nothing more (`verify`, mapping plans).
+    pub fn vms() -> Scope {
+        Scope::Request {
+            functions: Vec::new(),
+            roms: Vec::new(),
+        }
+    }
 }
 
 /// `(major, minor)` of a release such as `6.8.12-11-pve`.
@@ -128,11 +157,18 @@ pub(crate) fn parse_qemu_version(text: &str) -> Option<(u32, u32)> {
 const ROM_LIMIT: u64 = 64 << 20;
 
 impl HostFacts {
-    /// Reads the host at `root`. Only a root without `/sys/bus/pci/devices` is an error; a file
-    /// that cannot be read is recorded (in [`HostFacts::problems`] and in the file's own entry)
-    /// and the planner that needs it stops there with the reason.
+    /// Reads the host at `root`, everything included ([`Scope::Everything`]). Only a root without
+    /// `/sys/bus/pci/devices` is an error; a file that cannot be read is recorded (in
+    /// [`HostFacts::problems`] and in the file's own entry) and the planner that needs it stops
+    /// there with the reason.
     pub fn gather(root: &SysRoot) -> Result<HostFacts> {
-        let host = Host::scan(root)?;
+        HostFacts::gather_for(root, &Scope::Everything)
+    }
+
+    /// [`HostFacts::gather`] for what `scope` looks at: the reset methods and ROM files of other
+    /// functions are left unread ([`vfiokit_pci::PciScan::reset_methods`] says `None` for them).
+    pub fn gather_for(root: &SysRoot, scope: &Scope) -> Result<HostFacts> {
+        let mut host = Host::scan_with(root, ResetMethods::Later)?;
         let mut problems = Vec::new();
         // `/proc/sys/kernel/osrelease` once, for the release and for `modules.alias`.
         let release = root.read_attr_opt(&root.proc_osrelease());
@@ -148,14 +184,7 @@ impl HostFacts {
             problems.push(e);
             None
         });
-        let mut driver_modules = BTreeMap::new();
-        for d in host.pci.devices.iter().filter_map(|d| d.driver.as_deref()) {
-            if !driver_modules.contains_key(d) {
-                let link = root.sys_bus_drivers("pci").join(d).join("module");
-                let module = root.link_name(&link).ok().flatten();
-                driver_modules.insert(d.to_string(), module.unwrap_or_else(|| d.replace('-', "_")));
-            }
-        }
+        let driver_modules = driver_modules(root, &host);
         let release = release.unwrap_or_else(|e| {
             problems.push(e.to_string());
             None
@@ -196,16 +225,34 @@ impl HostFacts {
             .ok()
             .flatten()
             .map(|h| h.trim().to_string());
-        let mut roms = BTreeMap::new();
+        let named = named_functions(&host, &vms);
         let kvm = root.usr_share("kvm");
-        for name in root.list_opt(&kvm).unwrap_or_default() {
-            let path = kvm.join(&name);
-            if std::fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= ROM_LIMIT)
-                && let Ok(Some(bytes)) = root.read_bytes_opt(&path)
+        let rom_names = match scope {
+            Scope::Everything => root.list_opt(&kvm).unwrap_or_default(),
+            Scope::Request { roms, .. } => roms.iter().cloned().chain(named.roms).collect(),
+        };
+        let mut roms = BTreeMap::new();
+        for name in rom_names {
+            // A directory, a name leaving the directory or a file too large for a ROM is none.
+            let plain = Path::new(&name)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if plain
+                && let Ok(Some(bytes)) = root.read_bytes_opt(&kvm.join(&name))
+                && bytes.len() as u64 <= ROM_LIMIT
             {
                 roms.insert(name, bytes);
             }
         }
+        match (scope, named.functions) {
+            (Scope::Request { functions, .. }, Some(held)) => {
+                host.pci.read_reset_methods(root, |d| {
+                    functions.contains(&d.address) || held.contains(&d.address)
+                })
+            }
+            _ => host.pci.read_reset_methods(root, |_| true),
+        }
+        host.problems.append(&mut host.pci.problems);
         let kernel_log = kernel_log(root);
         let share = crate::share::ShareFacts::gather(root, release.as_deref(), &mut problems);
         // `modules.dep` once: the sharing facts keep its module paths, vendor-reset is looked up there.
@@ -213,7 +260,10 @@ impl HostFacts {
             .modules_dep
             .as_ref()
             .map(|(_, paths)| paths.as_slice());
-        let reset = crate::reset::ResetFacts::gather(root, release.as_deref(), dep, &mut problems);
+        let amd = host.pci.devices.iter().any(|d| d.vendor.0 == 0x1002);
+        let reset = amd.then(|| {
+            crate::reset::ResetFacts::gather(root, release.as_deref(), dep, &mut problems)
+        });
         Ok(HostFacts {
             root: root.root().to_path_buf(),
             is_host: root.is_host(),
@@ -235,9 +285,9 @@ impl HostFacts {
             kernel_log,
             problems,
             uefi: root
-                .path("sys/firmware")
-                .is_dir()
-                .then(|| root.path("sys/firmware/efi").is_dir()),
+                .exists(&root.path("sys/firmware"))
+                .unwrap_or(false)
+                .then(|| root.exists(&root.path("sys/firmware/efi")).unwrap_or(false)),
             share,
             reset,
         })
@@ -301,6 +351,66 @@ impl HostFacts {
         mods.retain(|m| !matches!(m.replace('-', "_").as_str(), "vfio_pci" | "pci_stub"));
         mods
     }
+}
+
+/// For each bound PCI driver, the module its `module` link names (`xhci_hcd` → `xhci_pci`); a
+/// driver built into the kernel has none and keeps its own name (`-` read as `_`, as kmod does).
+/// One `readlink` a driver, relative to `sys/bus/pci/drivers` opened once; the link's text must
+/// lead to `sys/module/<name>` (the kernel writes `../../../../module/<name>`).
+fn driver_modules(root: &SysRoot, host: &Host) -> BTreeMap<String, String> {
+    let drivers = root.sys_bus_drivers("pci");
+    let dir = root.open_dir(&drivers).ok();
+    let mut out = BTreeMap::new();
+    for d in host.pci.devices.iter().filter_map(|d| d.driver.as_deref()) {
+        if out.contains_key(d) {
+            continue;
+        }
+        let link = drivers.join(d).join("module");
+        let module = match &dir {
+            Some(dir) => dir.read_link(&link).ok().flatten().and_then(|target| {
+                let real = vfiokit_sysfs::join_lexically(&dir.path().join(d), &target)?;
+                let rel = root.relative(&real)?;
+                (rel.parent() == Some(Path::new("sys/module")))
+                    .then(|| rel.file_name()?.to_str().map(str::to_string))?
+            }),
+            None => root.link_name(&link).ok().flatten(),
+        };
+        out.insert(d.to_string(), module.unwrap_or_else(|| d.replace('-', "_")));
+    }
+    out
+}
+
+/// What the VM configs name: the host functions of their `hostpci` entries (`None` when an
+/// entry goes through a cluster mapping, whose functions are another file's to say) and their
+/// `romfile`s.
+struct Named {
+    functions: Option<Vec<PciAddress>>,
+    roms: Vec<String>,
+}
+
+fn named_functions(host: &Host, vms: &[VmFile]) -> Named {
+    let mut named = Named {
+        functions: Some(Vec::new()),
+        roms: Vec::new(),
+    };
+    for config in vms.iter().filter_map(VmFile::config) {
+        for (_, entry) in crate::vm::hostpcis(&config) {
+            if entry.mapping.is_some() {
+                named.functions = None;
+            }
+            if let Some(list) = &mut named.functions {
+                list.extend(
+                    host.pci
+                        .devices
+                        .iter()
+                        .map(|d| d.address)
+                        .filter(|&a| crate::vm::names(&entry, a)),
+                );
+            }
+            named.roms.extend(entry.romfile.clone());
+        }
+    }
+    named
 }
 
 /// Intel or AMD, from the IOMMU units or, with the IOMMU off, from `/proc/cpuinfo`.

@@ -30,6 +30,16 @@ pub struct Request {
     pub force_collateral: Vec<PciAddress>,
 }
 
+impl Request {
+    /// What the plan looks at ([`crate::HostFacts::gather_for`]): the devices it gives.
+    pub fn scope(&self) -> crate::Scope {
+        crate::Scope::Request {
+            functions: self.devices.clone(),
+            roms: Vec::new(),
+        }
+    }
+}
+
 /// A plan for the host, with the functions it gives away.
 #[derive(Debug)]
 pub struct HostPlan {

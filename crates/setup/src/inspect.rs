@@ -244,7 +244,7 @@ pub fn report<'a>(host: &'a Host, aliases: Option<&'a ModuleAliases>) -> Report<
                 .as_ref()
                 .and_then(|c| c.pcie)
                 .and_then(|t| t.json_name()),
-            reset: host.pci.reset_methods(d),
+            reset: host.pci.reset_methods(d).unwrap_or_default(),
             acs: d.config.as_ref().and_then(|c| c.acs).map(|a| {
                 let f = a.capabilities();
                 AcsJson {

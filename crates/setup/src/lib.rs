@@ -49,7 +49,7 @@ pub mod vm;
 
 use std::path::PathBuf;
 
-pub use facts::{HostFacts, TextFile, VmFile, kernel_version};
+pub use facts::{HostFacts, Scope, TextFile, VmFile, kernel_version};
 pub use refusal::{Harm, Refusal};
 pub use rules::{Finding, Severity, audit, fix_plan};
 

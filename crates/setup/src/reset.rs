@@ -85,7 +85,7 @@ impl ResetFacts {
                 ]
                 .iter()
                 .map(|n| dir.join("updates/dkms").join(n))
-                .find(|p| root.path(p).is_file())
+                .find(|p| root.is_file(&root.path(p)).unwrap_or(false))
             })
         });
         let snippets = root.path(SNIPPETS_DIR);
@@ -98,12 +98,12 @@ impl ResetFacts {
         names.sort();
         ResetFacts {
             vendor_reset_module,
-            snippets_dir: snippets.is_dir(),
+            snippets_dir: root.is_dir(&snippets).unwrap_or(false),
             hooks: names
                 .into_iter()
                 .map(|n| read(root, PathBuf::from(SNIPPETS_DIR).join(n), problems))
                 .collect(),
-            udev_dir: root.path("etc/udev/rules.d").is_dir(),
+            udev_dir: root.is_dir(&root.path("etc/udev/rules.d")).unwrap_or(false),
             udev_rule: read(root, PathBuf::from(UDEV_RULE), problems),
         }
     }
@@ -234,7 +234,8 @@ fn no_bus_reset(facts: &HostFacts, d: &PciDevice, held: &[PciAddress]) -> Option
 /// Checks the function `addr` that a VM holding `held` is given.
 pub(crate) fn check(facts: &HostFacts, addr: PciAddress, held: &[PciAddress]) -> Option<NoReset> {
     let d = facts.host.device(addr)?;
-    let methods = facts.host.pci.reset_methods(d);
+    // Unread only outside the gathered scope, which holds every function a VM holds or is given.
+    let methods = facts.host.pci.reset_methods(d)?;
     let family = vendor_reset_family(d.vendor.0, d.device.0);
     let kind = match family {
         Some(_) if methods.iter().any(|m| m == "device_specific") => return None,
@@ -479,9 +480,15 @@ pub(crate) fn plan_vm(
         );
         return Ok(Ok(out));
     }
+    // Both remedies are for AMD functions, and the facts are read on every host that has one.
+    let Some(reset) = &facts.reset else {
+        return Err(crate::Error::Invalid(
+            "the reset remedies' files were not read: this host has no AMD function".into(),
+        ));
+    };
     if !vendor.is_empty() {
         let release = facts.release.as_deref().map_or("?", str::trim);
-        if facts.reset.vendor_reset_module.is_none() {
+        if reset.vendor_reset_module.is_none() {
             return Ok(Err(Refusal::plain(format!(
                 "refused: {} needs vendor-reset, which is not built for the running kernel {release}: \
                  {} lists no vendor-reset.ko and {} does not exist.\n\
@@ -501,7 +508,7 @@ pub(crate) fn plan_vm(
                     .display(),
             ))));
         }
-        if !facts.reset.udev_dir {
+        if !reset.udev_dir {
             return Err(crate::Error::Invalid(format!(
                 "{}: no such directory, so the udev rule cannot be written",
                 facts.abs("etc/udev/rules.d").display()
@@ -523,7 +530,7 @@ pub(crate) fn plan_vm(
             ));
         }
         let extra = docs.into_plan();
-        let file = &facts.reset.udev_rule;
+        let file = &reset.udev_rule;
         let old = file.get()?.map(str::to_string);
         let mut new = old.clone().unwrap_or_else(|| {
             "# Written by vfiokit: select vendor-reset's device-specific reset for these AMD GPUs\n\
@@ -571,7 +578,7 @@ pub(crate) fn plan_vm(
                  line and plan again.\n"
             ))));
         }
-        if !facts.reset.snippets_dir {
+        if !reset.snippets_dir {
             // The apply creates the directory; Proxmox still refuses `local:snippets/…` until
             // the storage holds snippets.
             out.notes.push(format!(
@@ -597,7 +604,7 @@ pub(crate) fn plan_vm(
         let mut unique = BTreeSet::new();
         remove.retain(|a| unique.insert(*a));
         let rel = PathBuf::from(SNIPPETS_DIR).join(&name);
-        let old = match facts.reset.hooks.iter().find(|f| f.path == rel) {
+        let old = match reset.hooks.iter().find(|f| f.path == rel) {
             Some(f) => f.get()?.map(str::to_string),
             None => None,
         };

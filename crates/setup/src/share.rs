@@ -398,6 +398,16 @@ pub struct Request {
     pub vfs: Option<u16>,
 }
 
+impl Request {
+    /// What the plan looks at ([`crate::HostFacts::gather_for`]): the iGPU.
+    pub fn scope(&self) -> crate::Scope {
+        crate::Scope::Request {
+            functions: vec![self.device],
+            roms: Vec::new(),
+        }
+    }
+}
+
 /// The three ways of using the iGPU, for cleaning up the others' lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

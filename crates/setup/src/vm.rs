@@ -48,6 +48,33 @@ pub struct Request {
     pub reset_remedy: bool,
 }
 
+impl Request {
+    /// What the plan looks at ([`crate::HostFacts::gather_for`]): every function of the slots
+    /// it gives (a display controller goes with its whole slot) and the ROM files it names;
+    /// everything when the devices come from a cluster mapping.
+    pub fn scope(&self) -> crate::Scope {
+        if self.mapping.is_some() {
+            return crate::Scope::Everything;
+        }
+        let given = self
+            .igd
+            .iter()
+            .chain(&self.devices)
+            .chain(&self.primary)
+            .chain(self.mdev.iter().map(|(a, _)| a));
+        let functions = given
+            .flat_map(|a| (0..8).map(move |function| PciAddress { function, ..*a }))
+            .collect();
+        let roms = self
+            .roms
+            .iter()
+            .map(|r| r.file.clone())
+            .chain(self.romfile.clone())
+            .collect();
+        crate::Scope::Request { functions, roms }
+    }
+}
+
 fn invalid(msg: impl Into<String>) -> Error {
     Error::Invalid(msg.into())
 }

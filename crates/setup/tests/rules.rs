@@ -5,7 +5,7 @@ use std::path::Path;
 
 use vfiokit_fakesys::copy_recorded;
 use vfiokit_plan::{SystemRunner, apply, undo};
-use vfiokit_setup::{Finding, HostFacts, audit, fix_plan, host};
+use vfiokit_setup::{Finding, HostFacts, Scope, audit, fix_plan, host};
 use vfiokit_sysfs::SysRoot;
 
 fn fixable_outside_pve(found: &[Finding]) -> Vec<String> {
@@ -405,5 +405,97 @@ fn pending_reboot_is_one_finding_per_direction() {
     assert!(
         messages[1].starts_with("nomodeset is on the running command line"),
         "{messages:#?}"
+    );
+}
+
+/// The findings and the seed's plan as text, for comparing two gathers.
+fn findings(facts: &HostFacts) -> Vec<String> {
+    audit(facts, &[])
+        .iter()
+        .map(|f| format!("{} {:?} {}", f.check, f.path, f.message))
+        .collect()
+}
+
+#[test]
+fn scoped_facts_find_what_the_full_gather_finds_on_every_recorded_host() {
+    let mut compared = 0;
+    for (name, _) in vfiokit_fakesys::hosts::recorded() {
+        let (_dir, root) = copy_recorded(name).unwrap();
+        let full = HostFacts::gather(&root).unwrap();
+        let scoped = HostFacts::gather_for(&root, &Scope::vms()).unwrap();
+        assert_eq!(findings(&scoped), findings(&full), "{name}");
+        compared += findings(&full).len();
+        // Every function a VM holds has its reset methods; the others may be left unread.
+        for vm in scoped.vms.iter().filter_map(|v| v.config()) {
+            let entries = vm.keys().into_iter().filter(|k| k.starts_with("hostpci"));
+            for key in entries {
+                let Ok(entry) = vfiokit_vmconf::HostPci::parse(vm.get(key).unwrap()) else {
+                    continue;
+                };
+                for d in scoped.host.pci.devices.iter() {
+                    if entry.host.iter().any(|id| {
+                        id.matches(
+                            d.address.domain,
+                            d.address.bus,
+                            d.address.device,
+                            d.address.function,
+                        )
+                    }) {
+                        assert!(
+                            scoped.host.pci.reset_methods(d).is_some(),
+                            "{name} {key} {}",
+                            d.address
+                        );
+                    }
+                }
+            }
+        }
+        // The reset remedies' files are read where an AMD function is.
+        let amd = full.host.pci.devices.iter().any(|d| d.vendor.0 == 0x1002);
+        assert_eq!(scoped.reset.is_some(), amd, "{name}");
+        let request = seed_request();
+        if name.starts_with("elitedesk") {
+            let scoped = HostFacts::gather_for(&root, &request.scope()).unwrap();
+            let plan = |facts: &HostFacts| {
+                format!(
+                    "{:?}",
+                    host::plan(facts, &request).map(|r| r.map(|p| p.plan.to_json()))
+                )
+            };
+            let (a, b) = (plan(&scoped), plan(&full));
+            assert_eq!(a, b, "{name}");
+        }
+    }
+    assert!(
+        compared > 10,
+        "the recorded hosts have findings to compare: {compared}"
+    );
+}
+
+#[test]
+fn only_the_rom_files_a_vm_or_the_request_names_are_read() {
+    let (dir, root) = copy_recorded("minisforum-um880pro/configured").unwrap();
+    let kvm = dir.path().join("usr/share/kvm");
+    std::fs::create_dir_all(kvm.join("sub")).unwrap();
+    for f in ["vbios_1002_1900.bin", "pxe-e1000.rom", "asked.rom"] {
+        std::fs::write(kvm.join(f), b"\x55\xaa rom").unwrap();
+    }
+    let roms = |facts: &HostFacts| facts.roms.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(
+        roms(&HostFacts::gather_for(&root, &Scope::vms()).unwrap()),
+        ["vbios_1002_1900.bin"]
+    );
+    let asked = Scope::Request {
+        functions: vec![],
+        roms: vec!["asked.rom".into(), "../../etc/hostname".into()],
+    };
+    assert_eq!(
+        roms(&HostFacts::gather_for(&root, &asked).unwrap()),
+        ["asked.rom", "vbios_1002_1900.bin"]
+    );
+    // Everything: the whole directory, its files only.
+    assert_eq!(
+        roms(&HostFacts::gather(&root).unwrap()),
+        ["asked.rom", "pxe-e1000.rom", "vbios_1002_1900.bin"]
     );
 }

@@ -711,6 +711,47 @@ impl SysRoot {
         self.entry_exists(path)
     }
 
+    /// Whether `path` is a regular file, links followed inside the root (one system call when
+    /// nothing is there, three when something is). A path through a link out of the root is
+    /// [`Error::LinkEscapes`].
+    pub fn is_file(&self, path: &Path) -> Result<bool> {
+        Ok(self.file_type(path)?.is_some_and(|t| t.is_file()))
+    }
+
+    /// Whether `path` is a directory, as [`SysRoot::is_file`] looks.
+    pub fn is_dir(&self, path: &Path) -> Result<bool> {
+        Ok(self.file_type(path)?.is_some_and(|t| t.is_dir()))
+    }
+
+    /// What is at `path` (links followed inside the root), `None` when nothing is.
+    fn file_type(&self, path: &Path) -> Result<Option<fs::FileType>> {
+        let gone = |e: &io::Error| {
+            matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            )
+        };
+        let meta = match self.beneath(path) {
+            Some((dir, rel)) => match open_beneath(dir, rel, OFlags::PATH, 0) {
+                Ok(fd) => fs::File::from(fd).metadata(),
+                Err(e) if gone(&e) => return Ok(None),
+                Err(e) => return Err(self.open_err(path, e)),
+            },
+            None => {
+                self.confine_read(path)?;
+                fs::metadata(path)
+            }
+        };
+        match meta {
+            Ok(m) => Ok(Some(m.file_type())),
+            Err(e) if gone(&e) => Ok(None),
+            Err(err) => Err(Error::Io {
+                path: path.to_path_buf(),
+                err,
+            }),
+        }
+    }
+
     /// A link's own text (`readlink`), not resolved; `Ok(None)` when nothing is at `path`.
     ///
     /// One system call, so it is for hot loops over directories the caller already knows to lie
@@ -1245,6 +1286,39 @@ mod tests {
             let err = root.resolve_opt(&d.join("dangling")).unwrap_err();
             assert!(err.to_string().contains("dangling"), "{err}");
             assert_eq!(root.resolve_opt(&d.join("absent")).unwrap(), None);
+        }
+    }
+
+    #[test]
+    fn file_kinds_are_looked_up_inside_the_root() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("vendor-reset.ko"), "real host").unwrap();
+        for (dir, root) in roots() {
+            let d = dir.path();
+            fs::create_dir_all(d.join("etc/udev/rules.d")).unwrap();
+            fs::write(d.join("etc/hostname"), "pve\n").unwrap();
+            symlink("hostname", d.join("etc/name")).unwrap();
+            assert!(root.is_file(&d.join("etc/hostname")).unwrap());
+            assert!(
+                root.is_file(&d.join("etc/name")).unwrap(),
+                "a link inside is followed"
+            );
+            assert!(!root.is_dir(&d.join("etc/hostname")).unwrap());
+            assert!(root.is_dir(&d.join("etc/udev/rules.d")).unwrap());
+            assert!(!root.is_file(&d.join("etc/udev/rules.d")).unwrap());
+            assert!(!root.is_file(&d.join("etc/missing")).unwrap());
+            assert!(!root.is_dir(&d.join("etc/hostname/below")).unwrap());
+            // A link to a file of the real host is refused, not looked at.
+            symlink(outside.path().join("vendor-reset.ko"), d.join("planted.ko")).unwrap();
+            assert!(matches!(
+                root.is_file(&d.join("planted.ko")),
+                Err(Error::LinkEscapes { .. })
+            ));
+            symlink(outside.path(), d.join("away")).unwrap();
+            assert!(matches!(
+                root.is_dir(&d.join("away")),
+                Err(Error::LinkEscapes { .. })
+            ));
         }
     }
 
