@@ -34,9 +34,9 @@ impl BootLoader {
     pub fn detect(root: &SysRoot) -> BootLoader {
         let uuids = root.etc("kernel/proxmox-boot-uuids");
         let grub = root.etc("default/grub");
-        if uuids.exists() {
+        if root.exists(&uuids).unwrap_or(false) {
             BootLoader::SystemdBoot
-        } else if grub.exists() {
+        } else if root.exists(&grub).unwrap_or(false) {
             BootLoader::Grub
         } else {
             BootLoader::Unknown {

@@ -147,7 +147,7 @@ pub(crate) fn load_dir<T>(
         let path = dir.join(&name);
         // A name that vanished between listing and reading, or a directory named `x.conf`,
         // is not a configuration file.
-        if !path.is_file() {
+        if !root.is_file(&path)? {
             continue;
         }
         if let Some(text) = read_opt(root, &path)? {

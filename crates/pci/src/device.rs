@@ -392,7 +392,8 @@ impl<'a> DeviceDirs<'a> {
 
     fn resolve(&mut self, link: &Path) -> Option<PathBuf> {
         let bus = self.bus.as_ref()?;
-        let target = bus.read_link(link).ok()??;
+        // Named below the directory's real path, the link is read relative to its handle.
+        let target = bus.read_link(&bus.path().join(link.file_name()?)).ok()??;
         if !target.is_relative() {
             return None;
         }

@@ -48,9 +48,9 @@ impl FileOps for SysRoot {
         self.replace_file_private(&writable(self, path)?, bytes, mode)
     }
     fn remove(&self, path: &Path) -> std::result::Result<(), SysError> {
-        match std::fs::symlink_metadata(path) {
-            Ok(_) => self.remove_file(&self.write_target(path)?),
-            Err(_) => Ok(()),
+        match self.exists(path)? {
+            true => self.remove_file(&self.write_target(path)?),
+            false => Ok(()),
         }
     }
 }

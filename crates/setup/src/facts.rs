@@ -365,15 +365,22 @@ fn driver_modules(root: &SysRoot, host: &Host) -> BTreeMap<String, String> {
         if out.contains_key(d) {
             continue;
         }
-        let link = drivers.join(d).join("module");
         let module = match &dir {
-            Some(dir) => dir.read_link(&link).ok().flatten().and_then(|target| {
-                let real = vfiokit_sysfs::join_lexically(&dir.path().join(d), &target)?;
-                let rel = root.relative(&real)?;
-                (rel.parent() == Some(Path::new("sys/module")))
-                    .then(|| rel.file_name()?.to_str().map(str::to_string))?
-            }),
-            None => root.link_name(&link).ok().flatten(),
+            // Below the directory's real path, so the read is relative to it.
+            Some(dir) => dir
+                .read_link(&dir.path().join(d).join("module"))
+                .ok()
+                .flatten()
+                .and_then(|target| {
+                    let real = vfiokit_sysfs::join_lexically(&dir.path().join(d), &target)?;
+                    let rel = root.relative(&real)?;
+                    (rel.parent() == Some(Path::new("sys/module")))
+                        .then(|| rel.file_name()?.to_str().map(str::to_string))?
+                }),
+            None => root
+                .link_name(&drivers.join(d).join("module"))
+                .ok()
+                .flatten(),
         };
         out.insert(d.to_string(), module.unwrap_or_else(|| d.replace('-', "_")));
     }

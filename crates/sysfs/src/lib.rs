@@ -173,6 +173,37 @@ impl SysRoot {
     /// a kernel without `openat2`.
     pub fn with_confinement(dir: impl Into<PathBuf>, confinement: Confinement) -> Result<SysRoot> {
         let root: PathBuf = dir.into();
+        if confinement == Confinement::Kernel {
+            // Two system calls where the kernel can: open the directory, and ask it where it is.
+            match rustix::fs::openat2(
+                rustix::fs::CWD,
+                &root,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Ok(fd) => {
+                    if let Ok(canonical) =
+                        fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                        && canonical.is_absolute()
+                    {
+                        let dir = (canonical != Path::new("/")).then(|| Arc::new(fd));
+                        return Ok(SysRoot {
+                            root,
+                            canonical,
+                            dir,
+                        });
+                    }
+                }
+                Err(e) if [ENOSYS, EPERM].contains(&e.raw_os_error()) => {}
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: root,
+                        err: e.into(),
+                    });
+                }
+            }
+        }
         let canonical = fs::canonicalize(&root).map_err(io_err(&root))?;
         if !canonical.is_dir() {
             return Err(Error::Io {
