@@ -239,6 +239,32 @@ pub(crate) fn check_request(
     Ok(None)
 }
 
+/// How the VM's firmware takes a ROM file for `d`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RomFit {
+    /// It runs it (an EFI image under OVMF, a legacy one under SeaBIOS).
+    Loads,
+    /// A legacy VBIOS for this very device under OVMF: OVMF runs no legacy code, but the ROM
+    /// BAR still shows it to the guest's driver (what an AMD iGPU, which has no ROM BAR of its
+    /// own, needs). Not an error: a pre-boot display needs a GOP driver ROM besides.
+    LegacyUnderOvmf,
+    /// Why the firmware would not load it.
+    Unloadable(String),
+}
+
+/// Judges a ROM file for `d` under OVMF (`ovmf`) or SeaBIOS: what `setup-vm` refuses and the
+/// rule `romfile-unloadable` flags are the same files.
+pub(crate) fn rom_fit(bytes: &[u8], d: &PciDevice, ovmf: bool) -> RomFit {
+    let (vendor, device) = (d.vendor.0, d.device.0);
+    match crate::vm::rom_loads(bytes, vendor, device, ovmf) {
+        Ok(()) => RomFit::Loads,
+        Err(_) if ovmf && crate::vm::rom_loads(bytes, vendor, device, false).is_ok() => {
+            RomFit::LegacyUnderOvmf
+        }
+        Err(why) => RomFit::Unloadable(why),
+    }
+}
+
 /// Checks a ROM file for the device `d` under the VM's firmware: `Err` (a refusal message) when
 /// the firmware would not load it, else the notes (missing file, EFI ids naming a sibling).
 pub(crate) fn check_rom(
@@ -255,29 +281,28 @@ pub(crate) fn check_rom(
         )]);
     };
     let firmware = if ovmf { "OVMF" } else { "SeaBIOS" };
-    if ovmf
-        && crate::vm::rom_loads(bytes, d.vendor.0, d.device.0, true).is_err()
-        && crate::vm::rom_loads(bytes, d.vendor.0, d.device.0, false).is_ok()
-    {
-        // A legacy VBIOS for this very device: OVMF runs no legacy code, but the ROM BAR still
-        // shows it to the guest's driver (AMD iGPUs have no ROM BAR of their own).
-        return Ok(vec![format!(
-            "warning: {} is a legacy VBIOS for {} ({}:{}): OVMF runs no legacy code, so it gives no pre-boot display; the guest's driver still reads it through the ROM BAR (what an AMD iGPU needs); a display before the OS needs a GOP driver ROM (the 780M's author puts it on the audio function)",
-            path.display(),
-            d.address,
-            d.vendor,
-            d.device
-        )]);
-    }
-    crate::vm::rom_loads(bytes, d.vendor.0, d.device.0, ovmf).map_err(|why| {
-        format!(
+    let why = match rom_fit(bytes, d, ovmf) {
+        RomFit::Loads => None,
+        RomFit::LegacyUnderOvmf => {
+            return Ok(vec![format!(
+                "warning: {} is a legacy VBIOS for {} ({}:{}): OVMF runs no legacy code, so it gives no pre-boot display; the guest's driver still reads it through the ROM BAR (what an AMD iGPU needs); a display before the OS needs a GOP driver ROM (the 780M's author puts it on the audio function)",
+                path.display(),
+                d.address,
+                d.vendor,
+                d.device
+            )]);
+        }
+        RomFit::Unloadable(why) => Some(why),
+    };
+    if let Some(why) = why {
+        return Err(format!(
             "refused: {firmware} would not load {} for {} ({}:{}): {why}\n",
             path.display(),
             d.address,
             d.vendor,
             d.device
-        )
-    })?;
+        ));
+    }
     let mut notes = Vec::new();
     if ovmf && let Some(s) = efi_rom_names_sibling(&facts.host, bytes, d) {
         notes.push(format!(

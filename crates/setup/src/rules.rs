@@ -14,7 +14,6 @@ use vfiokit_vmconf::{HostPci, VmConfig};
 use crate::Result;
 use crate::edit::Docs;
 use crate::facts::HostFacts;
-use crate::vm::rom_loads;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -760,7 +759,7 @@ fn romfile_unloadable(i: &Input<'_>) -> Vec<Finding> {
         ) else {
             continue;
         };
-        if let Err(why) = rom_loads(bytes, d.vendor.0, d.device.0, ovmf) {
+        if let crate::gpu::RomFit::Unloadable(why) = crate::gpu::rom_fit(bytes, d, ovmf) {
             out.push(Finding::new(
                 "romfile-unloadable",
                 Severity::Error,

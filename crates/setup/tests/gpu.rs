@@ -438,3 +438,38 @@ fn reasons_are_true_for_the_qemu_version_and_the_device() {
         "{notes}"
     );
 }
+
+#[test]
+fn verify_takes_the_roms_setup_vm_takes() {
+    // The author's working setup: a legacy VBIOS on the GPU and the GOP on the audio function,
+    // under OVMF. setup-vm plans it with warnings, so verify must not call it an error.
+    let (dir, root) = copy_recorded("minisforum-um880pro/configured").unwrap();
+    let kvm = dir.path().join("usr/share/kvm");
+    fs::create_dir_all(&kvm).unwrap();
+    fs::write(kvm.join("vbios_1002_1900.bin"), legacy_rom(0x1002, 0x1900)).unwrap();
+    fs::write(kvm.join("AMDGopDriver_8845hs.rom"), efi_rom(0x1002, 0x1900)).unwrap();
+    let unloadable = |root: &SysRoot| -> Vec<String> {
+        audit(&facts_of(root), &[])
+            .into_iter()
+            .filter(|f| f.check == "romfile-unloadable")
+            .map(|f| f.message)
+            .collect()
+    };
+    assert_eq!(unloadable(&root), Vec::<String>::new());
+    // An Intel VBIOS in the GPU's place is refused by setup-vm and flagged by verify alike.
+    fs::write(kvm.join("vbios_1002_1900.bin"), legacy_rom(0x8086, 0x3e92)).unwrap();
+    let found = unloadable(&root);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("VM 100 hostpci0: OVMF would not load"),
+        "{found:?}"
+    );
+    let refused = vm::plan(&facts_of(&root), &um880_request())
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        refused.message.contains("OVMF would not load"),
+        "setup-vm refuses what verify flags: {}",
+        refused.message
+    );
+}
