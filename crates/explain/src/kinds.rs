@@ -110,6 +110,8 @@ kind_ids! {
     VgaConsoleDeactivated = "vga-console-deactivated",
     /// Interrupt remapping is on.
     IrEnabled = "ir-enabled",
+    /// `kvmgt` (GVT-g) would not load: i915 set up no GVT-g device.
+    GvtUnavailable = "gvt-unavailable",
 }
 
 impl fmt::Display for KindId {
@@ -1163,6 +1165,31 @@ pub static KINDS: &[Kind] = &[
             `allow_unsafe_interrupts` is not needed.",
         fix: "Nothing to do; if the modprobe configuration still sets \
             `allow_unsafe_interrupts=1`, `vfiokit verify --fix` plans removing it.",
+        notes: no_notes,
+    },
+    Kind {
+        id: KindId::GvtUnavailable,
+        severity: Severity::Error,
+        summary: "kvmgt (GVT-g) would not load: i915 set up no GVT-g device",
+        matcher: Matcher {
+            any: &[
+                &["insert module 'kvmgt'", "no such device"],
+                &["could not insert 'kvmgt'", "no such device"],
+            ],
+            hints: &[],
+            unless: &[],
+        },
+        explanation: "kvmgt, the module that offers GVT-g vGPUs, registers with i915's GVT-g \
+            support; on kernels from before the 2022 GVT refactor (Proxmox VE 7's 5.15 among \
+            them) it refuses to load with \"No such device\" when i915 set up no GVT-g device: \
+            `i915.enable_gvt=1` is missing from the kernel command line, the iGPU is not one \
+            GVT-g supports (Broadwell to Comet Lake, 5th to 10th gen Core), or i915 does not \
+            drive it (blacklisted, or bound to vfio-pci). Without kvmgt the iGPU offers no \
+            `mdev_supported_types`, so no VM can get a vGPU.",
+        fix: "Put `i915.enable_gvt=1` on the kernel command line and reboot (`vfiokit \
+            setup-host --share 00:02.0` plans it together with kvmgt); check that i915 drives \
+            the iGPU (`lspci -k -s 00:02.0`). iGPUs from 11th gen on have no GVT-g: they are \
+            shared by SR-IOV (`vfiokit setup-host --share 00:02.0 --vfs N`).",
         notes: no_notes,
     },
 ];

@@ -5,7 +5,7 @@
 //! Passthrough fails in logs: `dmesg` (`vfio-pci 0000:01:00.0: BAR 1: can't reserve …`), the
 //! QEMU stderr a Proxmox task log shows (`kvm: -device vfio-pci,host=…: vfio …: group 1 is not
 //! viable`), qemu-server's own messages (`error writing '1' to '/sys/bus/pci/devices/…/reset'`),
-//! libvirt's. [`KINDS`] is the one table of the 21 kinds of line that matter ([`KindId`], ids
+//! libvirt's. [`KINDS`] is the one table of the 22 kinds of line that matter ([`KindId`], ids
 //! stable and part of vfiokit's JSON contract): each kind has a [`Severity`], a [`Matcher`] on
 //! the stable words of its messages (as the kernel, QEMU, qemu-server and libvirt sources print
 //! them, across versions), an explanation and a fix that names the `vfiokit` command planning

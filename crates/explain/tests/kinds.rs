@@ -580,6 +580,17 @@ const VARIANTS: &[(KindId, &str, Option<&str>)] = &[
         "AMD-Vi: Interrupt remapping enabled",
         None,
     ),
+    // gvt-unavailable: the Comet Lake field note's systemd line, and modprobe's own.
+    (
+        KindId::GvtUnavailable,
+        "systemd-modules-load[824]: Failed to insert module 'kvmgt': No such device",
+        None,
+    ),
+    (
+        KindId::GvtUnavailable,
+        "modprobe: ERROR: could not insert 'kvmgt': No such device",
+        None,
+    ),
 ];
 
 /// The prefixes a line can come with: none, dmesg (plain, caller id, `-T`, `-r`), journalctl
@@ -624,8 +635,8 @@ fn variants_get_their_kind_and_device_behind_every_prefix() {
 
 #[test]
 fn the_table_has_each_id_once_with_its_severity() {
-    assert_eq!(KINDS.len(), 21);
-    assert_eq!(KindId::ALL.len(), 21);
+    assert_eq!(KINDS.len(), 22);
+    assert_eq!(KindId::ALL.len(), 22);
     for id in KindId::ALL {
         assert_eq!(KINDS.iter().filter(|k| k.id == *id).count(), 1, "{id}");
         assert_eq!(KindId::from_id(id.as_str()), Some(*id));
@@ -638,7 +649,7 @@ fn the_table_has_each_id_once_with_its_severity() {
         .filter(|k| k.severity == vfiokit_explain::Severity::Error)
         .map(|k| k.id.as_str())
         .collect();
-    assert_eq!(errors.len(), 12, "{errors:?}");
+    assert_eq!(errors.len(), 13, "{errors:?}");
     let info: Vec<&str> = KINDS
         .iter()
         .filter(|k| k.severity == vfiokit_explain::Severity::Info)

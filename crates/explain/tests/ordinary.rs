@@ -80,7 +80,6 @@ const ORDINARY: &[&str] = &[
     "e1000e 0000:00:1f.6 eno1: NIC Link is Down",
     "pcieport 0000:00:1c.0: AER: enabled with IRQ 122",
     "input: MOSART Semi. 2.4G Keyboard Mouse as /devices/pci0000:00/0000:00:08.1/0000:c5:00.3/usb1/1-2/1-2.1/1-2.1:1.0/0003:062A:4101.0004/input/input9",
-    "Dec  2 09:48:31 pelican systemd-modules-load[824]: Failed to insert module 'kvmgt': No such device",
 ];
 
 #[test]
