@@ -153,8 +153,8 @@ pub fn explain_rom_signature(got: u16, igd: bool) -> String {
         s.push_str(
             ". An Intel iGPU has no ROM BAR: the kernel shows the legacy shadow at 0xC0000 instead (pci_fixup_video), \
              and on a UEFI host with CSM off no VBIOS was ever copied there, so the bytes are garbage. The host's \
-             `rom` file and QEMU's ROM BAR are useless for this device: give the VM a ROM file (romfile=) built or \
-             extracted with `vfiokit vbios`",
+             `rom` file and QEMU's ROM BAR are useless for this device: give the VM a ROM file (romfile=) extracted \
+             from the vendor's firmware and built for this device's ids",
         );
     } else {
         s.push_str(". The device has no readable ROM BAR: use rombar=0, or a ROM file (romfile=)");
