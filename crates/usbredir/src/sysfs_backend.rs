@@ -1,7 +1,7 @@
 //! USB devices from `/sys/bus/usb/devices` under a [`SysRoot`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use vfiokit_pci::PciAddress;
 use vfiokit_sysfs::{Confinement, SysRoot};
@@ -135,43 +135,62 @@ fn interface_from_modalias(modalias: &str) -> Option<(u8, u8, u8, u8)> {
 }
 
 /// Real directories of `sys/bus/usb/devices/<name>` links in one `readlink` each where the
-/// kernel confines the reads (or on the host's own `/`): the link's relative target joined onto
-/// the canonical bus directory, accepted when its parent directory is canonical (checked once
-/// per parent: a hub's devices share it). Anything else is `None`: the caller resolves in full.
+/// kernel confines the reads (or on the host's own `/`): the directory part of the link's relative
+/// target is resolved below the bus directory (once per directory: a hub's devices share it) and
+/// the target's last component joined onto it. Anything else is `None`: the caller resolves in
+/// full.
+///
+/// The bus directory itself is not resolved: the confined listing that named the links just went
+/// through it (so it lies inside the root), and the kernel resolves each target's directory from
+/// it as a full resolution of the link would, `..` after a link included.
 struct DeviceDirs<'a> {
     root: &'a SysRoot,
-    bus: Option<PathBuf>,
-    parents: HashMap<PathBuf, bool>,
+    bus: &'a Path,
+    fast: bool,
+    /// Resolved directories by the link text that leads to them (`../../../devices/…/usb1`).
+    parents: HashMap<PathBuf, Option<PathBuf>>,
 }
 
 impl<'a> DeviceDirs<'a> {
-    fn new(root: &'a SysRoot, bus: &Path) -> DeviceDirs<'a> {
-        let fast = root.confinement() == Confinement::Kernel || root.is_host();
+    fn new(root: &'a SysRoot, bus: &'a Path) -> DeviceDirs<'a> {
         DeviceDirs {
             root,
-            bus: fast.then(|| root.resolve(bus).ok()).flatten(),
+            bus,
+            fast: root.confinement() == Confinement::Kernel || root.is_host(),
             parents: HashMap::new(),
         }
     }
 
     fn fast(&self) -> bool {
-        self.bus.is_some()
+        self.fast
     }
 
     fn resolve(&mut self, link: &Path) -> Option<PathBuf> {
-        let bus = self.bus.as_ref()?;
+        if !self.fast {
+            return None;
+        }
         let target = self.root.read_link(link).ok()??;
         if !target.is_relative() {
             return None;
         }
-        let real = vfiokit_sysfs::join_lexically(bus, &target)?;
-        let parent = real.parent()?.to_path_buf();
-        let root = self.root;
-        let canonical = *self
+        let Some(Component::Normal(name)) = target.components().next_back() else {
+            return None;
+        };
+        let parent = target.parent()?;
+        let (root, bus) = (self.root, self.bus);
+        let dir = self
             .parents
-            .entry(parent)
-            .or_insert_with_key(|p| root.resolve(p).is_ok_and(|r| &r == p));
-        canonical.then_some(real)
+            .entry(parent.to_path_buf())
+            .or_insert_with_key(|p| {
+                let path = if p.as_os_str().is_empty() {
+                    bus.to_path_buf()
+                } else {
+                    bus.join(p)
+                };
+                root.resolve(&path).ok()
+            })
+            .as_ref()?;
+        Some(dir.join(name))
     }
 }
 
@@ -319,5 +338,58 @@ impl UsbBackend for SysfsBackend {
         scan.devices
             .sort_by(|a, b| (a.bus, &a.port).cmp(&(b.bus, &b.port)));
         Ok(scan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    /// Device links are resolved as the kernel resolves them, whatever lies on the way: a bus
+    /// directory or a root hub that is itself a link, and `..` after a link (which climbs from
+    /// the link's target, not lexically). The user-space walk resolves every link in full.
+    #[test]
+    fn device_links_resolve_as_the_walk_resolves_them() {
+        for relink_hub in [false, true] {
+            let (dir, _) = vfiokit_fakesys::copy_recorded("elitedesk-800-g4/fresh").unwrap();
+            let base = dir.path();
+            // The bus directory renamed and linked back.
+            let bus = base.join("sys/bus/usb/devs");
+            fs::rename(base.join("sys/bus/usb/devices"), &bus).unwrap();
+            symlink("devs", base.join("sys/bus/usb/devices")).unwrap();
+            // `1-14` through a link to `1-1` and `..` after it: `usb1/usb1/1-14`, not there.
+            let ctl = base.join("sys/devices/pci0000:00/0000:00:14.0");
+            symlink("usb1/1-1", ctl.join("alias")).unwrap();
+            fs::remove_file(bus.join("1-14")).unwrap();
+            symlink(
+                "../../../devices/pci0000:00/0000:00:14.0/alias/../usb1/1-14",
+                bus.join("1-14"),
+            )
+            .unwrap();
+            let hub = if relink_hub {
+                fs::rename(ctl.join("usb1"), ctl.join("usb1-real")).unwrap();
+                symlink("usb1-real", ctl.join("usb1")).unwrap();
+                "usb1-real"
+            } else {
+                "usb1"
+            };
+            let scan = |confinement| {
+                let root = SysRoot::with_confinement(base, confinement).unwrap();
+                SysfsBackend::new(root).devices().unwrap()
+            };
+            let (kernel, walk) = (scan(Confinement::Kernel), scan(Confinement::Walk));
+            assert_eq!(kernel.devices, walk.devices, "{hub}");
+            assert_eq!(kernel.problems, walk.problems, "{hub}");
+            let paths: Vec<_> = kernel.devices.iter().map(|d| &d.sysfs_path).collect();
+            assert_eq!(
+                paths,
+                [&Some(ctl.canonicalize().unwrap().join(hub).join("1-1"))]
+            );
+            let problems = kernel.problems.join("\n");
+            assert!(problems.contains("devices/1-14"), "{problems}");
+        }
     }
 }
