@@ -194,11 +194,54 @@ impl<'a> DeviceDirs<'a> {
     }
 }
 
-/// The interface `name` of the device at `real`, read from its `modalias` and `driver` link in
-/// the device's directory (where the kernel puts interfaces). `None` when that does not work
-/// (no such directory, a recording without `modalias`): the caller reads the attribute files.
+/// The interface `name` of the device at `real` (where the kernel puts interfaces), in one read
+/// where it can be: on the host's own `/` from the interface's `uevent`, which the running kernel
+/// always writes ([`uevent_interface`]); elsewhere, or when that does not work, from its
+/// `modalias` and `driver` link ([`modalias_interface`]): `vfiokit capture` records no interface
+/// `uevent`. `None` when neither works (no such directory, a recording without `modalias`): the
+/// caller reads the attribute files.
 fn fast_interface(root: &SysRoot, real: &Path, name: &str) -> Option<UsbInterface> {
     let dir = real.join(name);
+    root.is_host()
+        .then(|| uevent_interface(root, &dir))
+        .flatten()
+        .or_else(|| modalias_interface(root, &dir))
+}
+
+/// The interface in `dir` from its `uevent` alone: [`interface_from_uevent`].
+fn uevent_interface(root: &SysRoot, dir: &Path) -> Option<UsbInterface> {
+    let bytes = root.read_bytes_opt(&dir.join("uevent")).ok()??;
+    interface_from_uevent(std::str::from_utf8(&bytes).ok()?)
+}
+
+/// What an interface's `uevent` says, as the kernel writes it (`dev_uevent` in
+/// `drivers/base/core.c`, `usb_if_uevent` in `drivers/usb/core/message.c`):
+/// `DEVTYPE=usb_interface`, `DRIVER=usbhid` while a driver is bound (the name its `driver` link
+/// ends in), and `MODALIAS=` with the same text as its `modalias` file. `None` unless it says
+/// it is an interface and has a modalias that parses.
+fn interface_from_uevent(text: &str) -> Option<UsbInterface> {
+    let (mut interface, mut driver, mut ids) = (false, None, None);
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("DEVTYPE", v)) => interface = v == "usb_interface",
+            Some(("DRIVER", v)) => driver = (!v.is_empty()).then(|| v.to_string()),
+            Some(("MODALIAS", v)) => ids = interface_from_modalias(v),
+            _ => {}
+        }
+    }
+    let (number, class, subclass, protocol) = ids.filter(|_| interface)?;
+    Some(UsbInterface {
+        number,
+        class,
+        subclass,
+        protocol,
+        driver,
+    })
+}
+
+/// The interface in `dir` from its `modalias` and `driver` link. `None` without a `modalias`
+/// that parses.
+fn modalias_interface(root: &SysRoot, dir: &Path) -> Option<UsbInterface> {
     let bytes = root.read_bytes_opt(&dir.join("modalias")).ok()??;
     let (number, class, subclass, protocol) =
         interface_from_modalias(std::str::from_utf8(&bytes).ok()?)?;
@@ -209,7 +252,7 @@ fn fast_interface(root: &SysRoot, real: &Path, name: &str) -> Option<UsbInterfac
         Ok(None) => None,
         Ok(Some(target))
             if target.is_relative()
-                && vfiokit_sysfs::join_lexically(&dir, &target)
+                && vfiokit_sysfs::join_lexically(dir, &target)
                     .is_some_and(|t| root.relative(&t).is_some()) =>
         {
             Some(target.file_name()?.to_str()?.to_string())
@@ -347,6 +390,84 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     use super::*;
+
+    const USB1: &str = "sys/devices/pci0000:00/0000:00:14.0/usb1";
+
+    /// Interfaces `1-1:1.0` (bound to `usbhid`) and `1-1:1.1` (unbound) with their `modalias`,
+    /// `driver` link and a `uevent` as the running kernel writes it.
+    fn interfaces_with_uevents(base: &Path) -> Vec<PathBuf> {
+        fs::create_dir_all(base.join("sys/bus/usb/drivers/usbhid")).unwrap();
+        let mut dirs = Vec::new();
+        for (n, driver) in [(0, Some("usbhid")), (1, None)] {
+            let dir = base.join(USB1).join(format!("1-1/1-1:1.{n}"));
+            fs::create_dir_all(&dir).unwrap();
+            let protocol = n + 1;
+            let modalias =
+                format!("usb:v062Ap4101d0110dc00dsc00dp00ic03isc01ip{protocol:02X}in{n:02X}");
+            fs::write(dir.join("modalias"), format!("{modalias}\n")).unwrap();
+            let mut uevent = String::from("DEVTYPE=usb_interface\n");
+            if let Some(d) = driver {
+                symlink(
+                    format!("../../../../../../bus/usb/drivers/{d}"),
+                    dir.join("driver"),
+                )
+                .unwrap();
+                uevent.push_str(&format!("DRIVER={d}\n"));
+            }
+            uevent.push_str(&format!(
+                "PRODUCT=62a/4101/110\nTYPE=0/0/0\nINTERFACE=3/1/{protocol}\nMODALIAS={modalias}\n"
+            ));
+            fs::write(dir.join("uevent"), uevent).unwrap();
+            dirs.push(dir);
+        }
+        dirs
+    }
+
+    #[test]
+    fn an_interface_uevent_gives_what_its_modalias_and_driver_link_give() {
+        let tmp = vfiokit_fakesys::scratch_dir().unwrap();
+        let dirs = interfaces_with_uevents(tmp.path());
+        for confinement in [Confinement::Kernel, Confinement::Walk] {
+            let root = SysRoot::with_confinement(tmp.path(), confinement).unwrap();
+            let found: Vec<_> = dirs
+                .iter()
+                .map(|dir| {
+                    let from_uevent = uevent_interface(&root, dir);
+                    assert_eq!(from_uevent, modalias_interface(&root, dir), "{dir:?}");
+                    from_uevent.unwrap()
+                })
+                .collect();
+            assert_eq!(
+                found
+                    .iter()
+                    .map(|i| (
+                        i.number,
+                        i.class,
+                        i.subclass,
+                        i.protocol,
+                        i.driver.as_deref()
+                    ))
+                    .collect::<Vec<_>>(),
+                [(0, 3, 1, 1, Some("usbhid")), (1, 3, 1, 2, None)]
+            );
+        }
+    }
+
+    #[test]
+    fn only_an_interface_uevent_with_a_modalias_names_an_interface() {
+        let modalias = "MODALIAS=usb:v062Ap4101d0110dc00dsc00dp00ic03isc01ip01in00";
+        let iface = format!("DEVTYPE=usb_interface\n{modalias}\n");
+        assert!(interface_from_uevent(&iface).is_some());
+        // A device's own `uevent`, one without its type, one without a modalias.
+        for text in [
+            format!("DEVTYPE=usb_device\nDRIVER=usb\n{modalias}\n"),
+            format!("DRIVER=usbhid\n{modalias}\n"),
+            "DEVTYPE=usb_interface\nDRIVER=usbhid\nINTERFACE=3/1/1\n".to_string(),
+            "DEVTYPE=usb_interface\nMODALIAS=usb:v062Ap4101d0110dc00dsc00dp00\n".to_string(),
+        ] {
+            assert_eq!(interface_from_uevent(&text), None, "{text}");
+        }
+    }
 
     /// Device links are resolved as the kernel resolves them, whatever lies on the way: a bus
     /// directory or a root hub that is itself a link, and `..` after a link (which climbs from
