@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use vfiokit_pci::{PciAddress, PciDevice, PciScan};
-use vfiokit_sysfs::{Error as SysError, SysRoot, join_lexically, parse_hex};
+use vfiokit_sysfs::{Confinement, Error as SysError, SysRoot, join_lexically, parse_hex};
 use vfiokit_usbredir::{UsbScan, controllers};
 
 use crate::zpool::zpool_vdevs;
@@ -269,11 +269,19 @@ fn default_route_interfaces(root: &SysRoot, problems: &mut Vec<SysError>) -> BTr
 
 /// NICs under the default route, through bridges (`brif/`), bonds (`bonding/slaves`) and
 /// stacked devices such as VLANs (`lower_*`).
+///
+/// A bridge's ports are its `lower_*` devices too and a bridge is no bond, so a `brif` that
+/// lists ports says all. The route's own interface is most often a bridge (Proxmox's `vmbr0`):
+/// where the kernel confines reads (or on the host's own `/`) its `brif` is listed through its
+/// `sys/class/net` link first, and one with ports is not resolved at all — a bridge is a
+/// software device, never a PCI function's.
 fn default_route_nics(
     root: &SysRoot,
     pci: &PciScan,
     problems: &mut Vec<SysError>,
 ) -> Vec<(PciAddress, String)> {
+    let through_links = confined(root);
+    let class = root.sys_class("net");
     let mut found = Vec::new();
     for iface in default_route_interfaces(root, problems) {
         let mut seen = BTreeSet::new();
@@ -282,7 +290,21 @@ fn default_route_nics(
             if !seen.insert(name.clone()) {
                 continue;
             }
-            let link = root.sys_class("net").join(&name);
+            let link = class.join(&name);
+            // The ports of `brif` listed through the link: `Some` when it has none or is not there.
+            let mut brif = None;
+            if through_links && via.is_empty() {
+                match root.list_opt(&link.join("brif")) {
+                    Ok(ports) if !ports.is_empty() => {
+                        for port in ports {
+                            stack.push((port, vec![name.clone()]));
+                        }
+                        continue;
+                    }
+                    Ok(none) => brif = Some(none),
+                    Err(_) => {}
+                }
+            }
             let dir = match root.resolve_opt(&link) {
                 Ok(Some(d)) => d,
                 Ok(None) => continue,
@@ -300,16 +322,21 @@ fn default_route_nics(
                 found.push((addr, format!("{name}{chain}, carries the default route")));
                 continue;
             }
-            let mut lower: Vec<String> = root.list_opt(&dir.join("brif")).unwrap_or_default();
-            if let Ok(Some(slaves)) = root.read_attr_opt(&dir.join("bonding/slaves")) {
-                lower.extend(slaves.split_whitespace().map(str::to_string));
+            let mut lower: Vec<String> = match brif {
+                Some(none) => none,
+                None => root.list_opt(&dir.join("brif")).unwrap_or_default(),
+            };
+            if lower.is_empty() {
+                if let Ok(Some(slaves)) = root.read_attr_opt(&dir.join("bonding/slaves")) {
+                    lower.extend(slaves.split_whitespace().map(str::to_string));
+                }
+                lower.extend(
+                    root.list_opt(&dir)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|n| n.strip_prefix("lower_").map(str::to_string)),
+                );
             }
-            lower.extend(
-                root.list_opt(&dir)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|n| n.strip_prefix("lower_").map(str::to_string)),
-            );
             let mut via = via.clone();
             via.insert(0, name.clone());
             for l in lower {
@@ -318,6 +345,13 @@ fn default_route_nics(
         }
     }
     found
+}
+
+/// Whether the kernel confines this root's reads (or it is the host's own `/`, where there is
+/// nothing to confine): then a directory can be read through the link that leads to it, which
+/// the kernel follows inside the root, without resolving the link first.
+fn confined(root: &SysRoot) -> bool {
+    root.confinement() == Confinement::Kernel || root.is_host()
 }
 
 /// The block device mounted at `/`, as `/proc/mounts` says (the last mount wins).
@@ -549,4 +583,84 @@ fn block_name(root: &SysRoot, dev: &str) -> Option<String> {
         });
     }
     Some(rel.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::symlink;
+    use std::path::Path;
+
+    use vfiokit_sysfs::{Confinement, SysRoot};
+
+    use super::*;
+    use crate::Host;
+
+    const VMBR0: &str = "sys/devices/virtual/net/vmbr0";
+
+    /// The roles and problems of the recorded EliteDesk changed by `change`, read where the
+    /// kernel confines reads and by the user-space walk, which resolves every link before
+    /// reading below it: the two must agree.
+    fn roles_both_ways(change: impl Fn(&Path)) -> (Roles, Vec<String>) {
+        let (dir, _) = vfiokit_fakesys::copy_recorded("elitedesk-800-g4/fresh").unwrap();
+        change(dir.path());
+        let scan = |confinement| {
+            let root = SysRoot::with_confinement(dir.path(), confinement).unwrap();
+            let host = Host::scan(&root).unwrap();
+            let problems: Vec<String> = host.problems.iter().map(ToString::to_string).collect();
+            (host.roles, problems)
+        };
+        let (kernel, walk) = (scan(Confinement::Kernel), scan(Confinement::Walk));
+        assert_eq!(kernel, walk);
+        kernel
+    }
+
+    fn detail(roles: &Roles, addr: &str, role: HostRole) -> Option<String> {
+        roles
+            .get(&addr.parse().unwrap())?
+            .iter()
+            .find(|r| r.role == role)
+            .map(|r| r.detail.clone())
+    }
+
+    #[test]
+    fn bridges_bonds_and_stacked_devices_lead_to_the_nic_either_way() {
+        let bond = |base: &Path| {
+            fs::remove_dir_all(base.join(VMBR0).join("brif")).unwrap();
+            fs::create_dir(base.join(VMBR0).join("bonding")).unwrap();
+            fs::write(base.join(VMBR0).join("bonding/slaves"), "eno1\n").unwrap();
+        };
+        let stacked = |base: &Path| fs::remove_dir_all(base.join(VMBR0).join("brif")).unwrap();
+        let no_ports = |base: &Path| {
+            fs::remove_file(base.join(VMBR0).join("brif/eno1")).unwrap();
+        };
+        let as_recorded = |_: &Path| {};
+        let changes: [&dyn Fn(&Path); 4] = [&as_recorded, &bond, &stacked, &no_ports];
+        for change in changes {
+            let (roles, _) = roles_both_ways(change);
+            assert_eq!(
+                detail(&roles, "00:1f.6", HostRole::DefaultRouteNic).as_deref(),
+                Some("eno1, port of vmbr0, carries the default route")
+            );
+        }
+    }
+
+    #[test]
+    fn a_route_interface_that_dangles_or_leaves_the_root_is_a_problem_either_way() {
+        for target in [
+            "../../devices/virtual/net/gone",
+            "/sys/devices/virtual/net/lo",
+        ] {
+            let (roles, problems) = roles_both_ways(|base| {
+                let link = base.join("sys/class/net/vmbr0");
+                fs::remove_file(&link).unwrap();
+                symlink(target, &link).unwrap();
+            });
+            assert_eq!(detail(&roles, "00:1f.6", HostRole::DefaultRouteNic), None);
+            assert!(
+                problems.iter().any(|p| p.contains("sys/class/net/vmbr0")),
+                "{target}: {problems:?}"
+            );
+        }
+    }
 }
