@@ -409,12 +409,17 @@ fn root_disk_controllers(
 
 /// The controllers of the leaf block devices under the block device `name` (partition, disk,
 /// device-mapper or md device), each with the leaf's name.
+///
+/// Where the kernel confines reads (or on the host's own `/`), `slaves` is listed through the
+/// `sys/class/block` link first: a device that has any is not a leaf, and its directory need not
+/// be resolved.
 fn trace_block(
     root: &SysRoot,
     pci: &PciScan,
     name: &str,
     problems: &mut Vec<SysError>,
 ) -> Vec<(PciAddress, String)> {
+    let through_links = confined(root);
     let mut found = Vec::new();
     let mut seen = BTreeSet::new();
     let mut stack = vec![name.to_string()];
@@ -422,7 +427,19 @@ fn trace_block(
         if !seen.insert(name.clone()) {
             continue;
         }
-        let dir = match block_dir(root, &name) {
+        // Whether `slaves` was listed through the class link and found empty or not there.
+        let mut none_listed = false;
+        if through_links && is_plain_name(&name) {
+            match root.list_opt(&root.sys_class("block").join(&name).join("slaves")) {
+                Ok(slaves) if !slaves.is_empty() => {
+                    stack.extend(slaves);
+                    continue;
+                }
+                Ok(_) => none_listed = true,
+                Err(_) => {}
+            }
+        }
+        let (dir, by_class) = match block_dir(root, &name) {
             Ok(Some(d)) => d,
             Ok(None) => continue,
             Err(e) => {
@@ -430,7 +447,11 @@ fn trace_block(
                 continue;
             }
         };
-        let slaves = root.list_opt(&dir.join("slaves")).unwrap_or_default();
+        let slaves = if none_listed && by_class {
+            Vec::new()
+        } else {
+            root.list_opt(&dir.join("slaves")).unwrap_or_default()
+        };
         if !slaves.is_empty() {
             stack.extend(slaves);
         } else if let Some(addr) = owning_function(pci, &dir) {
@@ -440,19 +461,24 @@ fn trace_block(
     found
 }
 
-/// The sysfs directory of block device `name`: `/sys/class/block/<name>`, else a partition's
-/// `/sys/block/<disk>/<name>`. `Ok(None)` when neither exists.
-fn block_dir(root: &SysRoot, name: &str) -> Result<Option<PathBuf>, SysError> {
-    if name.is_empty() || name.contains('/') || name == ".." || name == "." {
+/// Whether `name` can be a block device's name: one path component.
+fn is_plain_name(name: &str) -> bool {
+    !(name.is_empty() || name.contains('/') || name == ".." || name == ".")
+}
+
+/// The sysfs directory of block device `name`: `/sys/class/block/<name>` (and `true`), else a
+/// partition's `/sys/block/<disk>/<name>` (and `false`). `Ok(None)` when neither exists.
+fn block_dir(root: &SysRoot, name: &str) -> Result<Option<(PathBuf, bool)>, SysError> {
+    if !is_plain_name(name) {
         return Ok(None);
     }
     if let Some(dir) = root.resolve_opt(&root.sys_class("block").join(name))? {
-        return Ok(Some(dir));
+        return Ok(Some((dir, true)));
     }
     let block = root.sys_block();
     for disk in root.list_opt(&block).unwrap_or_default() {
         if let Some(dir) = root.resolve_opt(&block.join(&disk).join(name))? {
-            return Ok(Some(dir));
+            return Ok(Some((dir, false)));
         }
     }
     Ok(None)
@@ -662,5 +688,37 @@ mod tests {
                 "{target}: {problems:?}"
             );
         }
+    }
+
+    #[test]
+    fn device_mapper_volumes_and_partitions_trace_to_the_controller_either_way() {
+        let no_class_partition = |base: &Path| {
+            fs::remove_file(base.join("sys/class/block/sda3")).unwrap();
+        };
+        let as_recorded = |_: &Path| {};
+        let changes: [&dyn Fn(&Path); 2] = [&as_recorded, &no_class_partition];
+        for change in changes {
+            let (roles, problems) = roles_both_ways(change);
+            assert_eq!(
+                detail(&roles, "00:17.0", HostRole::RootDiskController).as_deref(),
+                Some("holds sda3, under / (/dev/mapper/pve-root)"),
+                "{problems:?}"
+            );
+        }
+        // A volume whose link leaves the root: a problem, and every storage controller may hold /.
+        let (roles, problems) = roles_both_ways(|base| {
+            let link = base.join("sys/class/block/dm-1");
+            fs::remove_file(&link).unwrap();
+            symlink("/sys/devices/virtual/block/loop0", &link).unwrap();
+        });
+        assert!(
+            problems.iter().any(|p| p.contains("sys/class/block/dm-1")),
+            "{problems:?}"
+        );
+        assert!(
+            detail(&roles, "00:17.0", HostRole::RootDiskController)
+                .is_some_and(|d| d.starts_with("may hold /")),
+            "{roles:?}"
+        );
     }
 }
