@@ -593,7 +593,15 @@ fn vdev_block_name(root: &SysRoot, vdev: &str) -> Option<String> {
 /// there are any (`/dev/mapper/pve-root` → `dm-1`), else by device-mapper name, else the name itself.
 fn block_name(root: &SysRoot, dev: &str) -> Option<String> {
     let rel = dev.strip_prefix("/dev/")?;
-    if let Ok(Some(real)) = root.resolve_opt(&root.path(dev))
+    // A link that is not there and one that dangles or leaves the root alike fall through: where
+    // the kernel confines reads, one `openat2` tells when nothing is there.
+    let path = root.path(dev);
+    let real = if root.confinement() == Confinement::Kernel {
+        root.resolve(&path).ok()
+    } else {
+        root.resolve_opt(&path).ok().flatten()
+    };
+    if let Some(real) = real
         && let Some(name) = real.file_name().and_then(|n| n.to_str())
         && root.sys_class("block").join(name).exists()
     {
@@ -695,8 +703,28 @@ mod tests {
         let no_class_partition = |base: &Path| {
             fs::remove_file(base.join("sys/class/block/sda3")).unwrap();
         };
+        // `/dev/mapper/pve-root` as a link to `dm-1`, dangling, or leaving the root: the volume is
+        // found through the link, else by its device-mapper name.
+        let dev_link = |target: &'static str| {
+            move |base: &Path| {
+                fs::create_dir_all(base.join("dev/mapper")).unwrap();
+                fs::write(base.join("dev/dm-1"), "").unwrap();
+                symlink(target, base.join("dev/mapper/pve-root")).unwrap();
+            }
+        };
+        let (to_dm, dangling, escaping) = (
+            dev_link("../dm-1"),
+            dev_link("../gone"),
+            dev_link("/dev/null"),
+        );
         let as_recorded = |_: &Path| {};
-        let changes: [&dyn Fn(&Path); 2] = [&as_recorded, &no_class_partition];
+        let changes: [&dyn Fn(&Path); 5] = [
+            &as_recorded,
+            &no_class_partition,
+            &to_dm,
+            &dangling,
+            &escaping,
+        ];
         for change in changes {
             let (roles, problems) = roles_both_ways(change);
             assert_eq!(
