@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use vfiokit_pci::{PciAddress, PciDevice, PciScan};
-use vfiokit_sysfs::{Error as SysError, SysRoot, join_lexically, parse_hex};
+use vfiokit_sysfs::{Confinement, Error as SysError, SysRoot, join_lexically, parse_hex};
 use vfiokit_usbredir::{UsbScan, controllers};
 
 use crate::zpool::zpool_vdevs;
@@ -269,11 +269,19 @@ fn default_route_interfaces(root: &SysRoot, problems: &mut Vec<SysError>) -> BTr
 
 /// NICs under the default route, through bridges (`brif/`), bonds (`bonding/slaves`) and
 /// stacked devices such as VLANs (`lower_*`).
+///
+/// A bridge's ports are its `lower_*` devices too and a bridge is no bond, so a `brif` that
+/// lists ports says all. The route's own interface is most often a bridge (Proxmox's `vmbr0`):
+/// where the kernel confines reads (or on the host's own `/`) its `brif` is listed through its
+/// `sys/class/net` link first, and one with ports is not resolved at all — a bridge is a
+/// software device, never a PCI function's.
 fn default_route_nics(
     root: &SysRoot,
     pci: &PciScan,
     problems: &mut Vec<SysError>,
 ) -> Vec<(PciAddress, String)> {
+    let through_links = confined(root);
+    let class = root.sys_class("net");
     let mut found = Vec::new();
     for iface in default_route_interfaces(root, problems) {
         let mut seen = BTreeSet::new();
@@ -282,7 +290,21 @@ fn default_route_nics(
             if !seen.insert(name.clone()) {
                 continue;
             }
-            let link = root.sys_class("net").join(&name);
+            let link = class.join(&name);
+            // The ports of `brif` listed through the link: `Some` when it has none or is not there.
+            let mut brif = None;
+            if through_links && via.is_empty() {
+                match root.list_opt(&link.join("brif")) {
+                    Ok(ports) if !ports.is_empty() => {
+                        for port in ports {
+                            stack.push((port, vec![name.clone()]));
+                        }
+                        continue;
+                    }
+                    Ok(none) => brif = Some(none),
+                    Err(_) => {}
+                }
+            }
             let dir = match root.resolve_opt(&link) {
                 Ok(Some(d)) => d,
                 Ok(None) => continue,
@@ -300,16 +322,21 @@ fn default_route_nics(
                 found.push((addr, format!("{name}{chain}, carries the default route")));
                 continue;
             }
-            let mut lower: Vec<String> = root.list_opt(&dir.join("brif")).unwrap_or_default();
-            if let Ok(Some(slaves)) = root.read_attr_opt(&dir.join("bonding/slaves")) {
-                lower.extend(slaves.split_whitespace().map(str::to_string));
+            let mut lower: Vec<String> = match brif {
+                Some(none) => none,
+                None => root.list_opt(&dir.join("brif")).unwrap_or_default(),
+            };
+            if lower.is_empty() {
+                if let Ok(Some(slaves)) = root.read_attr_opt(&dir.join("bonding/slaves")) {
+                    lower.extend(slaves.split_whitespace().map(str::to_string));
+                }
+                lower.extend(
+                    root.list_opt(&dir)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|n| n.strip_prefix("lower_").map(str::to_string)),
+                );
             }
-            lower.extend(
-                root.list_opt(&dir)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|n| n.strip_prefix("lower_").map(str::to_string)),
-            );
             let mut via = via.clone();
             via.insert(0, name.clone());
             for l in lower {
@@ -318,6 +345,13 @@ fn default_route_nics(
         }
     }
     found
+}
+
+/// Whether the kernel confines this root's reads (or it is the host's own `/`, where there is
+/// nothing to confine): then a directory can be read through the link that leads to it, which
+/// the kernel follows inside the root, without resolving the link first.
+fn confined(root: &SysRoot) -> bool {
+    root.confinement() == Confinement::Kernel || root.is_host()
 }
 
 /// The block device mounted at `/`, as `/proc/mounts` says (the last mount wins).
@@ -375,12 +409,17 @@ fn root_disk_controllers(
 
 /// The controllers of the leaf block devices under the block device `name` (partition, disk,
 /// device-mapper or md device), each with the leaf's name.
+///
+/// Where the kernel confines reads (or on the host's own `/`), `slaves` is listed through the
+/// `sys/class/block` link first: a device that has any is not a leaf, and its directory need not
+/// be resolved.
 fn trace_block(
     root: &SysRoot,
     pci: &PciScan,
     name: &str,
     problems: &mut Vec<SysError>,
 ) -> Vec<(PciAddress, String)> {
+    let through_links = confined(root);
     let mut found = Vec::new();
     let mut seen = BTreeSet::new();
     let mut stack = vec![name.to_string()];
@@ -388,7 +427,19 @@ fn trace_block(
         if !seen.insert(name.clone()) {
             continue;
         }
-        let dir = match block_dir(root, &name) {
+        // Whether `slaves` was listed through the class link and found empty or not there.
+        let mut none_listed = false;
+        if through_links && is_plain_name(&name) {
+            match root.list_opt(&root.sys_class("block").join(&name).join("slaves")) {
+                Ok(slaves) if !slaves.is_empty() => {
+                    stack.extend(slaves);
+                    continue;
+                }
+                Ok(_) => none_listed = true,
+                Err(_) => {}
+            }
+        }
+        let (dir, by_class) = match block_dir(root, &name) {
             Ok(Some(d)) => d,
             Ok(None) => continue,
             Err(e) => {
@@ -396,7 +447,11 @@ fn trace_block(
                 continue;
             }
         };
-        let slaves = root.list_opt(&dir.join("slaves")).unwrap_or_default();
+        let slaves = if none_listed && by_class {
+            Vec::new()
+        } else {
+            root.list_opt(&dir.join("slaves")).unwrap_or_default()
+        };
         if !slaves.is_empty() {
             stack.extend(slaves);
         } else if let Some(addr) = owning_function(pci, &dir) {
@@ -406,19 +461,24 @@ fn trace_block(
     found
 }
 
-/// The sysfs directory of block device `name`: `/sys/class/block/<name>`, else a partition's
-/// `/sys/block/<disk>/<name>`. `Ok(None)` when neither exists.
-fn block_dir(root: &SysRoot, name: &str) -> Result<Option<PathBuf>, SysError> {
-    if name.is_empty() || name.contains('/') || name == ".." || name == "." {
+/// Whether `name` can be a block device's name: one path component.
+fn is_plain_name(name: &str) -> bool {
+    !(name.is_empty() || name.contains('/') || name == ".." || name == ".")
+}
+
+/// The sysfs directory of block device `name`: `/sys/class/block/<name>` (and `true`), else a
+/// partition's `/sys/block/<disk>/<name>` (and `false`). `Ok(None)` when neither exists.
+fn block_dir(root: &SysRoot, name: &str) -> Result<Option<(PathBuf, bool)>, SysError> {
+    if !is_plain_name(name) {
         return Ok(None);
     }
     if let Some(dir) = root.resolve_opt(&root.sys_class("block").join(name))? {
-        return Ok(Some(dir));
+        return Ok(Some((dir, true)));
     }
     let block = root.sys_block();
     for disk in root.list_opt(&block).unwrap_or_default() {
         if let Some(dir) = root.resolve_opt(&block.join(&disk).join(name))? {
-            return Ok(Some(dir));
+            return Ok(Some((dir, false)));
         }
     }
     Ok(None)
@@ -533,7 +593,15 @@ fn vdev_block_name(root: &SysRoot, vdev: &str) -> Option<String> {
 /// there are any (`/dev/mapper/pve-root` → `dm-1`), else by device-mapper name, else the name itself.
 fn block_name(root: &SysRoot, dev: &str) -> Option<String> {
     let rel = dev.strip_prefix("/dev/")?;
-    if let Ok(Some(real)) = root.resolve_opt(&root.path(dev))
+    // A link that is not there and one that dangles or leaves the root alike fall through: where
+    // the kernel confines reads, one `openat2` tells when nothing is there.
+    let path = root.path(dev);
+    let real = if root.confinement() == Confinement::Kernel {
+        root.resolve(&path).ok()
+    } else {
+        root.resolve_opt(&path).ok().flatten()
+    };
+    if let Some(real) = real
         && let Some(name) = real.file_name().and_then(|n| n.to_str())
         && root.sys_class("block").join(name).exists()
     {
@@ -549,4 +617,136 @@ fn block_name(root: &SysRoot, dev: &str) -> Option<String> {
         });
     }
     Some(rel.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::symlink;
+    use std::path::Path;
+
+    use vfiokit_sysfs::{Confinement, SysRoot};
+
+    use super::*;
+    use crate::Host;
+
+    const VMBR0: &str = "sys/devices/virtual/net/vmbr0";
+
+    /// The roles and problems of the recorded EliteDesk changed by `change`, read where the
+    /// kernel confines reads and by the user-space walk, which resolves every link before
+    /// reading below it: the two must agree.
+    fn roles_both_ways(change: impl Fn(&Path)) -> (Roles, Vec<String>) {
+        let (dir, _) = vfiokit_fakesys::copy_recorded("elitedesk-800-g4/fresh").unwrap();
+        change(dir.path());
+        let scan = |confinement| {
+            let root = SysRoot::with_confinement(dir.path(), confinement).unwrap();
+            let host = Host::scan(&root).unwrap();
+            let problems: Vec<String> = host.problems.iter().map(ToString::to_string).collect();
+            (host.roles, problems)
+        };
+        let (kernel, walk) = (scan(Confinement::Kernel), scan(Confinement::Walk));
+        assert_eq!(kernel, walk);
+        kernel
+    }
+
+    fn detail(roles: &Roles, addr: &str, role: HostRole) -> Option<String> {
+        roles
+            .get(&addr.parse().unwrap())?
+            .iter()
+            .find(|r| r.role == role)
+            .map(|r| r.detail.clone())
+    }
+
+    #[test]
+    fn bridges_bonds_and_stacked_devices_lead_to_the_nic_either_way() {
+        let bond = |base: &Path| {
+            fs::remove_dir_all(base.join(VMBR0).join("brif")).unwrap();
+            fs::create_dir(base.join(VMBR0).join("bonding")).unwrap();
+            fs::write(base.join(VMBR0).join("bonding/slaves"), "eno1\n").unwrap();
+        };
+        let stacked = |base: &Path| fs::remove_dir_all(base.join(VMBR0).join("brif")).unwrap();
+        let no_ports = |base: &Path| {
+            fs::remove_file(base.join(VMBR0).join("brif/eno1")).unwrap();
+        };
+        let as_recorded = |_: &Path| {};
+        let changes: [&dyn Fn(&Path); 4] = [&as_recorded, &bond, &stacked, &no_ports];
+        for change in changes {
+            let (roles, _) = roles_both_ways(change);
+            assert_eq!(
+                detail(&roles, "00:1f.6", HostRole::DefaultRouteNic).as_deref(),
+                Some("eno1, port of vmbr0, carries the default route")
+            );
+        }
+    }
+
+    #[test]
+    fn a_route_interface_that_dangles_or_leaves_the_root_is_a_problem_either_way() {
+        for target in [
+            "../../devices/virtual/net/gone",
+            "/sys/devices/virtual/net/lo",
+        ] {
+            let (roles, problems) = roles_both_ways(|base| {
+                let link = base.join("sys/class/net/vmbr0");
+                fs::remove_file(&link).unwrap();
+                symlink(target, &link).unwrap();
+            });
+            assert_eq!(detail(&roles, "00:1f.6", HostRole::DefaultRouteNic), None);
+            assert!(
+                problems.iter().any(|p| p.contains("sys/class/net/vmbr0")),
+                "{target}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn device_mapper_volumes_and_partitions_trace_to_the_controller_either_way() {
+        let no_class_partition = |base: &Path| {
+            fs::remove_file(base.join("sys/class/block/sda3")).unwrap();
+        };
+        // `/dev/mapper/pve-root` as a link to `dm-1`, dangling, or leaving the root: the volume is
+        // found through the link, else by its device-mapper name.
+        let dev_link = |target: &'static str| {
+            move |base: &Path| {
+                fs::create_dir_all(base.join("dev/mapper")).unwrap();
+                fs::write(base.join("dev/dm-1"), "").unwrap();
+                symlink(target, base.join("dev/mapper/pve-root")).unwrap();
+            }
+        };
+        let (to_dm, dangling, escaping) = (
+            dev_link("../dm-1"),
+            dev_link("../gone"),
+            dev_link("/dev/null"),
+        );
+        let as_recorded = |_: &Path| {};
+        let changes: [&dyn Fn(&Path); 5] = [
+            &as_recorded,
+            &no_class_partition,
+            &to_dm,
+            &dangling,
+            &escaping,
+        ];
+        for change in changes {
+            let (roles, problems) = roles_both_ways(change);
+            assert_eq!(
+                detail(&roles, "00:17.0", HostRole::RootDiskController).as_deref(),
+                Some("holds sda3, under / (/dev/mapper/pve-root)"),
+                "{problems:?}"
+            );
+        }
+        // A volume whose link leaves the root: a problem, and every storage controller may hold /.
+        let (roles, problems) = roles_both_ways(|base| {
+            let link = base.join("sys/class/block/dm-1");
+            fs::remove_file(&link).unwrap();
+            symlink("/sys/devices/virtual/block/loop0", &link).unwrap();
+        });
+        assert!(
+            problems.iter().any(|p| p.contains("sys/class/block/dm-1")),
+            "{problems:?}"
+        );
+        assert!(
+            detail(&roles, "00:17.0", HostRole::RootDiskController)
+                .is_some_and(|d| d.starts_with("may hold /")),
+            "{roles:?}"
+        );
+    }
 }

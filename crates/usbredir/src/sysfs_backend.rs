@@ -1,7 +1,7 @@
 //! USB devices from `/sys/bus/usb/devices` under a [`SysRoot`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use vfiokit_pci::PciAddress;
 use vfiokit_sysfs::{Confinement, SysRoot};
@@ -135,51 +135,113 @@ fn interface_from_modalias(modalias: &str) -> Option<(u8, u8, u8, u8)> {
 }
 
 /// Real directories of `sys/bus/usb/devices/<name>` links in one `readlink` each where the
-/// kernel confines the reads (or on the host's own `/`): the link's relative target joined onto
-/// the canonical bus directory, accepted when its parent directory is canonical (checked once
-/// per parent: a hub's devices share it). Anything else is `None`: the caller resolves in full.
+/// kernel confines the reads (or on the host's own `/`): the directory part of the link's relative
+/// target is resolved below the bus directory (once per directory: a hub's devices share it) and
+/// the target's last component joined onto it. Anything else is `None`: the caller resolves in
+/// full.
+///
+/// The bus directory itself is not resolved: the confined listing that named the links just went
+/// through it (so it lies inside the root), and the kernel resolves each target's directory from
+/// it as a full resolution of the link would, `..` after a link included.
 struct DeviceDirs<'a> {
     root: &'a SysRoot,
-    bus: Option<PathBuf>,
-    parents: HashMap<PathBuf, bool>,
+    bus: &'a Path,
+    fast: bool,
+    /// Resolved directories by the link text that leads to them (`../../../devices/…/usb1`).
+    parents: HashMap<PathBuf, Option<PathBuf>>,
 }
 
 impl<'a> DeviceDirs<'a> {
-    fn new(root: &'a SysRoot, bus: &Path) -> DeviceDirs<'a> {
-        let fast = root.confinement() == Confinement::Kernel || root.is_host();
+    fn new(root: &'a SysRoot, bus: &'a Path) -> DeviceDirs<'a> {
         DeviceDirs {
             root,
-            bus: fast.then(|| root.resolve(bus).ok()).flatten(),
+            bus,
+            fast: root.confinement() == Confinement::Kernel || root.is_host(),
             parents: HashMap::new(),
         }
     }
 
     fn fast(&self) -> bool {
-        self.bus.is_some()
+        self.fast
     }
 
     fn resolve(&mut self, link: &Path) -> Option<PathBuf> {
-        let bus = self.bus.as_ref()?;
+        if !self.fast {
+            return None;
+        }
         let target = self.root.read_link(link).ok()??;
         if !target.is_relative() {
             return None;
         }
-        let real = vfiokit_sysfs::join_lexically(bus, &target)?;
-        let parent = real.parent()?.to_path_buf();
-        let root = self.root;
-        let canonical = *self
+        let Some(Component::Normal(name)) = target.components().next_back() else {
+            return None;
+        };
+        let parent = target.parent()?;
+        let (root, bus) = (self.root, self.bus);
+        let dir = self
             .parents
-            .entry(parent)
-            .or_insert_with_key(|p| root.resolve(p).is_ok_and(|r| &r == p));
-        canonical.then_some(real)
+            .entry(parent.to_path_buf())
+            .or_insert_with_key(|p| {
+                let path = if p.as_os_str().is_empty() {
+                    bus.to_path_buf()
+                } else {
+                    bus.join(p)
+                };
+                root.resolve(&path).ok()
+            })
+            .as_ref()?;
+        Some(dir.join(name))
     }
 }
 
-/// The interface `name` of the device at `real`, read from its `modalias` and `driver` link in
-/// the device's directory (where the kernel puts interfaces). `None` when that does not work
-/// (no such directory, a recording without `modalias`): the caller reads the attribute files.
+/// The interface `name` of the device at `real` (where the kernel puts interfaces), in one read
+/// where it can be: on the host's own `/` from the interface's `uevent`, which the running kernel
+/// always writes ([`uevent_interface`]); elsewhere, or when that does not work, from its
+/// `modalias` and `driver` link ([`modalias_interface`]): `vfiokit capture` records no interface
+/// `uevent`. `None` when neither works (no such directory, a recording without `modalias`): the
+/// caller reads the attribute files.
 fn fast_interface(root: &SysRoot, real: &Path, name: &str) -> Option<UsbInterface> {
     let dir = real.join(name);
+    root.is_host()
+        .then(|| uevent_interface(root, &dir))
+        .flatten()
+        .or_else(|| modalias_interface(root, &dir))
+}
+
+/// The interface in `dir` from its `uevent` alone: [`interface_from_uevent`].
+fn uevent_interface(root: &SysRoot, dir: &Path) -> Option<UsbInterface> {
+    let bytes = root.read_bytes_opt(&dir.join("uevent")).ok()??;
+    interface_from_uevent(std::str::from_utf8(&bytes).ok()?)
+}
+
+/// What an interface's `uevent` says, as the kernel writes it (`dev_uevent` in
+/// `drivers/base/core.c`, `usb_if_uevent` in `drivers/usb/core/message.c`):
+/// `DEVTYPE=usb_interface`, `DRIVER=usbhid` while a driver is bound (the name its `driver` link
+/// ends in), and `MODALIAS=` with the same text as its `modalias` file. `None` unless it says
+/// it is an interface and has a modalias that parses.
+fn interface_from_uevent(text: &str) -> Option<UsbInterface> {
+    let (mut interface, mut driver, mut ids) = (false, None, None);
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("DEVTYPE", v)) => interface = v == "usb_interface",
+            Some(("DRIVER", v)) => driver = (!v.is_empty()).then(|| v.to_string()),
+            Some(("MODALIAS", v)) => ids = interface_from_modalias(v),
+            _ => {}
+        }
+    }
+    let (number, class, subclass, protocol) = ids.filter(|_| interface)?;
+    Some(UsbInterface {
+        number,
+        class,
+        subclass,
+        protocol,
+        driver,
+    })
+}
+
+/// The interface in `dir` from its `modalias` and `driver` link. `None` without a `modalias`
+/// that parses.
+fn modalias_interface(root: &SysRoot, dir: &Path) -> Option<UsbInterface> {
     let bytes = root.read_bytes_opt(&dir.join("modalias")).ok()??;
     let (number, class, subclass, protocol) =
         interface_from_modalias(std::str::from_utf8(&bytes).ok()?)?;
@@ -190,7 +252,7 @@ fn fast_interface(root: &SysRoot, real: &Path, name: &str) -> Option<UsbInterfac
         Ok(None) => None,
         Ok(Some(target))
             if target.is_relative()
-                && vfiokit_sysfs::join_lexically(&dir, &target)
+                && vfiokit_sysfs::join_lexically(dir, &target)
                     .is_some_and(|t| root.relative(&t).is_some()) =>
         {
             Some(target.file_name()?.to_str()?.to_string())
@@ -319,5 +381,136 @@ impl UsbBackend for SysfsBackend {
         scan.devices
             .sort_by(|a, b| (a.bus, &a.port).cmp(&(b.bus, &b.port)));
         Ok(scan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    const USB1: &str = "sys/devices/pci0000:00/0000:00:14.0/usb1";
+
+    /// Interfaces `1-1:1.0` (bound to `usbhid`) and `1-1:1.1` (unbound) with their `modalias`,
+    /// `driver` link and a `uevent` as the running kernel writes it.
+    fn interfaces_with_uevents(base: &Path) -> Vec<PathBuf> {
+        fs::create_dir_all(base.join("sys/bus/usb/drivers/usbhid")).unwrap();
+        let mut dirs = Vec::new();
+        for (n, driver) in [(0, Some("usbhid")), (1, None)] {
+            let dir = base.join(USB1).join(format!("1-1/1-1:1.{n}"));
+            fs::create_dir_all(&dir).unwrap();
+            let protocol = n + 1;
+            let modalias =
+                format!("usb:v062Ap4101d0110dc00dsc00dp00ic03isc01ip{protocol:02X}in{n:02X}");
+            fs::write(dir.join("modalias"), format!("{modalias}\n")).unwrap();
+            let mut uevent = String::from("DEVTYPE=usb_interface\n");
+            if let Some(d) = driver {
+                symlink(
+                    format!("../../../../../../bus/usb/drivers/{d}"),
+                    dir.join("driver"),
+                )
+                .unwrap();
+                uevent.push_str(&format!("DRIVER={d}\n"));
+            }
+            uevent.push_str(&format!(
+                "PRODUCT=62a/4101/110\nTYPE=0/0/0\nINTERFACE=3/1/{protocol}\nMODALIAS={modalias}\n"
+            ));
+            fs::write(dir.join("uevent"), uevent).unwrap();
+            dirs.push(dir);
+        }
+        dirs
+    }
+
+    #[test]
+    fn an_interface_uevent_gives_what_its_modalias_and_driver_link_give() {
+        let tmp = vfiokit_fakesys::scratch_dir().unwrap();
+        let dirs = interfaces_with_uevents(tmp.path());
+        for confinement in [Confinement::Kernel, Confinement::Walk] {
+            let root = SysRoot::with_confinement(tmp.path(), confinement).unwrap();
+            let found: Vec<_> = dirs
+                .iter()
+                .map(|dir| {
+                    let from_uevent = uevent_interface(&root, dir);
+                    assert_eq!(from_uevent, modalias_interface(&root, dir), "{dir:?}");
+                    from_uevent.unwrap()
+                })
+                .collect();
+            assert_eq!(
+                found
+                    .iter()
+                    .map(|i| (
+                        i.number,
+                        i.class,
+                        i.subclass,
+                        i.protocol,
+                        i.driver.as_deref()
+                    ))
+                    .collect::<Vec<_>>(),
+                [(0, 3, 1, 1, Some("usbhid")), (1, 3, 1, 2, None)]
+            );
+        }
+    }
+
+    #[test]
+    fn only_an_interface_uevent_with_a_modalias_names_an_interface() {
+        let modalias = "MODALIAS=usb:v062Ap4101d0110dc00dsc00dp00ic03isc01ip01in00";
+        let iface = format!("DEVTYPE=usb_interface\n{modalias}\n");
+        assert!(interface_from_uevent(&iface).is_some());
+        // A device's own `uevent`, one without its type, one without a modalias.
+        for text in [
+            format!("DEVTYPE=usb_device\nDRIVER=usb\n{modalias}\n"),
+            format!("DRIVER=usbhid\n{modalias}\n"),
+            "DEVTYPE=usb_interface\nDRIVER=usbhid\nINTERFACE=3/1/1\n".to_string(),
+            "DEVTYPE=usb_interface\nMODALIAS=usb:v062Ap4101d0110dc00dsc00dp00\n".to_string(),
+        ] {
+            assert_eq!(interface_from_uevent(&text), None, "{text}");
+        }
+    }
+
+    /// Device links are resolved as the kernel resolves them, whatever lies on the way: a bus
+    /// directory or a root hub that is itself a link, and `..` after a link (which climbs from
+    /// the link's target, not lexically). The user-space walk resolves every link in full.
+    #[test]
+    fn device_links_resolve_as_the_walk_resolves_them() {
+        for relink_hub in [false, true] {
+            let (dir, _) = vfiokit_fakesys::copy_recorded("elitedesk-800-g4/fresh").unwrap();
+            let base = dir.path();
+            // The bus directory renamed and linked back.
+            let bus = base.join("sys/bus/usb/devs");
+            fs::rename(base.join("sys/bus/usb/devices"), &bus).unwrap();
+            symlink("devs", base.join("sys/bus/usb/devices")).unwrap();
+            // `1-14` through a link to `1-1` and `..` after it: `usb1/usb1/1-14`, not there.
+            let ctl = base.join("sys/devices/pci0000:00/0000:00:14.0");
+            symlink("usb1/1-1", ctl.join("alias")).unwrap();
+            fs::remove_file(bus.join("1-14")).unwrap();
+            symlink(
+                "../../../devices/pci0000:00/0000:00:14.0/alias/../usb1/1-14",
+                bus.join("1-14"),
+            )
+            .unwrap();
+            let hub = if relink_hub {
+                fs::rename(ctl.join("usb1"), ctl.join("usb1-real")).unwrap();
+                symlink("usb1-real", ctl.join("usb1")).unwrap();
+                "usb1-real"
+            } else {
+                "usb1"
+            };
+            let scan = |confinement| {
+                let root = SysRoot::with_confinement(base, confinement).unwrap();
+                SysfsBackend::new(root).devices().unwrap()
+            };
+            let (kernel, walk) = (scan(Confinement::Kernel), scan(Confinement::Walk));
+            assert_eq!(kernel.devices, walk.devices, "{hub}");
+            assert_eq!(kernel.problems, walk.problems, "{hub}");
+            let paths: Vec<_> = kernel.devices.iter().map(|d| &d.sysfs_path).collect();
+            assert_eq!(
+                paths,
+                [&Some(ctl.canonicalize().unwrap().join(hub).join("1-1"))]
+            );
+            let problems = kernel.problems.join("\n");
+            assert!(problems.contains("devices/1-14"), "{problems}");
+        }
     }
 }
