@@ -579,7 +579,12 @@ fn zpool_status(
 fn vdev_block_name(root: &SysRoot, vdev: &str) -> Option<String> {
     let mut path = join_lexically(Path::new("/"), Path::new(vdev))?;
     for _ in 0..8 {
-        let Ok(target) = std::fs::read_link(root.path(&path)) else {
+        // The link's directory opened inside the root, the link read relative to it.
+        let link = root.path(&path);
+        let Some(dir) = link.parent().and_then(|p| root.open_dir(p).ok()) else {
+            break;
+        };
+        let Ok(Some(target)) = dir.read_link(&dir.path().join(link.file_name()?)) else {
             break;
         };
         path = join_lexically(path.parent()?, &target)?;
@@ -603,7 +608,9 @@ fn block_name(root: &SysRoot, dev: &str) -> Option<String> {
     };
     if let Some(real) = real
         && let Some(name) = real.file_name().and_then(|n| n.to_str())
-        && root.sys_class("block").join(name).exists()
+        && root
+            .is_dir(&root.sys_class("block").join(name))
+            .unwrap_or(false)
     {
         return Some(name.to_string());
     }
