@@ -4,8 +4,10 @@
 //! The flow is facts → rules → plan. [`HostFacts::gather`] reads everything once through a
 //! [`SysRoot`](vfiokit_sysfs::SysRoot): the PCI/IOMMU/USB host model, the boot loader's command
 //! line file, `/etc/modules`, `/etc/modprobe.d`, the VM configs, cluster mappings, the QEMU
-//! version and the ROM files in `/usr/share/kvm`. Every planner and check below is a pure
-//! function of those facts and a request:
+//! version and the ROM files in `/usr/share/kvm`; [`HostFacts::gather_for`] limits the reads
+//! about single functions and files (reset methods, ROM files) to a request's [`Scope`] and what
+//! the VM configs name. Every planner and check below is a pure function of those facts and a
+//! request:
 //!
 //! - [`rules::RULES`], **one rule table**: each rule has a stable id (the `check` of a finding),
 //!   detects its findings and, where a file edit can fix one, carries that edit ([`rules::Fix`]).
