@@ -173,53 +173,18 @@ impl SysRoot {
     /// a kernel without `openat2`.
     pub fn with_confinement(dir: impl Into<PathBuf>, confinement: Confinement) -> Result<SysRoot> {
         let root: PathBuf = dir.into();
-        if confinement == Confinement::Kernel {
-            // Two system calls where the kernel can: open the directory, and ask it where it is.
-            match rustix::fs::openat2(
+        // The directory opened for the kernel to confine paths to (`None` on a kernel without
+        // `openat2`), and where it is: asked of the kernel (two system calls in all), else
+        // `realpath` (without `/proc`, or for the walk).
+        let fd = match confinement {
+            Confinement::Kernel => match rustix::fs::openat2(
                 rustix::fs::CWD,
                 &root,
                 OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
                 ResolveFlags::NO_MAGICLINKS,
             ) {
-                Ok(fd) => {
-                    if let Ok(canonical) =
-                        fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-                        && canonical.is_absolute()
-                    {
-                        let dir = (canonical != Path::new("/")).then(|| Arc::new(fd));
-                        return Ok(SysRoot {
-                            root,
-                            canonical,
-                            dir,
-                        });
-                    }
-                }
-                Err(e) if [ENOSYS, EPERM].contains(&e.raw_os_error()) => {}
-                Err(e) => {
-                    return Err(Error::Io {
-                        path: root,
-                        err: e.into(),
-                    });
-                }
-            }
-        }
-        let canonical = fs::canonicalize(&root).map_err(io_err(&root))?;
-        if !canonical.is_dir() {
-            return Err(Error::Io {
-                path: root,
-                err: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
-            });
-        }
-        let dir = if confinement == Confinement::Kernel && canonical != Path::new("/") {
-            match rustix::fs::openat2(
-                rustix::fs::CWD,
-                &canonical,
-                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-                ResolveFlags::NO_MAGICLINKS,
-            ) {
-                Ok(fd) => Some(Arc::new(fd)),
+                Ok(fd) => Some(fd),
                 Err(e) if [ENOSYS, EPERM].contains(&e.raw_os_error()) => None,
                 Err(e) => {
                     return Err(Error::Io {
@@ -227,10 +192,29 @@ impl SysRoot {
                         err: e.into(),
                     });
                 }
-            }
-        } else {
-            None
+            },
+            Confinement::Walk => None,
         };
+        let asked = fd.as_ref().and_then(|fd| {
+            fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                .ok()
+                .filter(|p| p.is_absolute())
+        });
+        let canonical = match asked {
+            Some(canonical) => canonical,
+            None => {
+                let canonical = fs::canonicalize(&root).map_err(io_err(&root))?;
+                if !canonical.is_dir() {
+                    return Err(Error::Io {
+                        path: root,
+                        err: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+                    });
+                }
+                canonical
+            }
+        };
+        // The host's own `/` has nothing to confine.
+        let dir = fd.filter(|_| canonical != Path::new("/")).map(Arc::new);
         Ok(SysRoot {
             root,
             canonical,
