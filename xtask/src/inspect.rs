@@ -57,7 +57,8 @@ fn device_lines(out: &mut String, host: &Host, d: &PciDevice, aliases: Option<&M
         "  {} [{}] {class_name}: {vendor} {device} [{}:{}]  driver: {driver}",
         d.address, d.class, d.vendor, d.device
     );
-    if d.class.is_display() && d.rom_bar == Some(false) {
+    // An SR-IOV VF has no ROM BAR by design; its guest display needs a GOP ROM only with x-vga.
+    if d.class.is_display() && d.rom_bar == Some(false) && d.physfn.is_none() {
         let _ = writeln!(
             out,
             "      no ROM BAR: a VM needs romfile= for it (the kernel's \"Invalid PCI ROM header signature\" is this)"

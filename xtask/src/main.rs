@@ -158,8 +158,8 @@ enum Command {
         /// A GVT-g vGPU of the iGPU: ADDR=TYPE (`00:02.0=i915-GVTg_V5_4`); repeat for several.
         #[arg(long, value_name = "ADDR=TYPE", num_args = 1.., value_parser = parse_mdev)]
         mdev: Vec<(vfiokit_pci::PciAddress, String)>,
-        /// Print the equivalent `qm set` command instead of a diff.
-        #[arg(long, value_name = "FORMAT", value_parser = ["qm"])]
+        /// Print the equivalent `qm set` command instead of a diff (nothing is written).
+        #[arg(long, value_name = "FORMAT", value_parser = ["qm"], conflicts_with = "apply")]
         print: Option<String>,
         /// Plan the known remedy for passed functions without a reset method: vendor-reset for
         /// the AMD reset-bug families, the remove-and-rescan hookscript (a workaround) for an APU GPU.

@@ -309,7 +309,8 @@ pub fn setup_vm(
         Err(refusal) => return refused(common, &refusal),
     };
     if print_qm {
-        println!("{}", planned.qm_command(req.vmid));
+        let qm = planned.qm_command(req.vmid).map_err(anyhow::Error::msg)?;
+        println!("{qm}");
         return Ok(ExitCode::SUCCESS);
     }
     let plan = planned.plan;

@@ -62,6 +62,8 @@ pub struct VmUse {
     pub key: String,
     /// Its `romfile=` value, if any.
     pub romfile: Option<String>,
+    /// Whether that file exists under `/usr/share/kvm`; `None`: unknown.
+    pub romfile_present: Option<bool>,
     /// Its `rombar=` value, if set (`rombar=0` is `Some(false)`).
     pub rombar: Option<bool>,
 }

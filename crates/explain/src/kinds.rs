@@ -549,6 +549,32 @@ fn notes_bar(f: &Facts<'_>, n: &mut Notes) {
             "{} is this host's boot VGA device, so the firmware framebuffer sits in its BAR: that is the usual cause.",
             f.addr()
         ));
+        // What releases the framebuffer depends on the kernel (gpu-passthrough.md §2).
+        let release = match f.host.and_then(HostContext::kernel_version) {
+            Some((maj, min)) if (maj, min) >= (6, 0) => Some(format!(
+                "on this host's Linux {maj}.{min} vfio-pci removes the firmware framebuffer itself \
+                 when it binds the device, so no kernel parameter is needed: the line comes from \
+                 a boot where {0} was bound late (by Proxmox at VM start) or not to vfio-pci",
+                f.addr()
+            )),
+            Some((maj, min)) if (maj, min) >= (5, 15) => Some(format!(
+                "on this host's Linux {maj}.{min} add `initcall_blacklist=sysfb_init` too \
+                 (`video=efifb:off` no longer helps since 5.15); the host then has no console \
+                 on that screen"
+            )),
+            Some((maj, min)) => Some(format!(
+                "on this host's Linux {maj}.{min} add `video=efifb:off` too (`video=vesafb:off` \
+                 after a legacy BIOS boot); the host then has no console on that screen"
+            )),
+            None => None,
+        };
+        if let Some(release) = release {
+            n.fix_instead = Some(format!(
+                "`vfiokit setup-host --device {0}` binds it to vfio-pci at boot (and plans what \
+                 this kernel needs); {release}.",
+                f.addr()
+            ));
+        }
     }
 }
 
@@ -601,11 +627,20 @@ fn notes_rom(f: &Facts<'_>, n: &mut Notes) {
             f.addr()
         ));
     }
-    if let Some((vm, rom)) = dev
+    let romfile = dev
         .vms
         .iter()
-        .find_map(|v| v.romfile.as_ref().map(|r| (v, r)))
-    {
+        .find_map(|v| v.romfile.as_ref().map(|r| (v, r)));
+    if let Some((vm, rom)) = romfile.filter(|(v, _)| v.romfile_present == Some(false)) {
+        n.explain.push(format!(
+            "VM {} gives it romfile={rom} ({}), but that file does not exist: QEMU will not start the VM until it does.",
+            vm.vmid, vm.key
+        ));
+        n.fix_instead = Some(format!(
+            "Put the ROM at /usr/share/kvm/{rom} (extracted from the vendor's firmware and checked with `vfiokit vbios check`), or remove romfile= from VM {} {}.",
+            vm.vmid, vm.key
+        ));
+    } else if let Some((vm, rom)) = romfile {
         n.explain.push(format!(
             "VM {} gives it romfile={rom} ({}), so this message is harmless: QEMU loads the ROM from that file, not from the device.",
             vm.vmid, vm.key

@@ -33,7 +33,7 @@
 //! ctx.devices.insert("0000:00:02.0".into(), DeviceFacts {
 //!     boot_vga: true,
 //!     rom_bar: Some(false),
-//!     vms: vec![VmUse { vmid: 100, key: "hostpci0".into(), romfile: Some("igpu-uhd630.rom".into()), rombar: None }],
+//!     vms: vec![VmUse { vmid: 100, key: "hostpci0".into(), romfile: Some("igpu-uhd630.rom".into()), romfile_present: Some(true), rombar: None }],
 //!     ..DeviceFacts::default()
 //! });
 //! let report = explain(log, Some(&ctx));

@@ -40,12 +40,41 @@ fn rom_line_on_a_device_without_rom_bar() {
 }
 
 #[test]
+fn a_romfile_that_does_not_exist_is_not_called_harmless() {
+    let mut facts = igd();
+    facts.vms.push(VmUse {
+        vmid: 100,
+        key: "hostpci0".into(),
+        romfile: Some("igpu-uhd630.rom".into()),
+        romfile_present: Some(false),
+        rombar: None,
+    });
+    let r = explain(ROM_LINE, Some(&host("0000:00:02.0", facts)));
+    let e = &r.explained[0];
+    assert!(!e.explanation.contains("harmless"), "{}", e.explanation);
+    assert!(
+        e.explanation.contains(
+            "VM 100 gives it romfile=igpu-uhd630.rom (hostpci0), but that file does not exist"
+        ),
+        "{}",
+        e.explanation
+    );
+    assert!(
+        e.fix
+            .starts_with("Put the ROM at /usr/share/kvm/igpu-uhd630.rom"),
+        "{}",
+        e.fix
+    );
+}
+
+#[test]
 fn rom_line_is_harmless_when_a_vm_gives_a_romfile() {
     let mut facts = igd();
     facts.vms.push(VmUse {
         vmid: 100,
         key: "hostpci0".into(),
         romfile: Some("igpu-uhd630.rom".into()),
+        romfile_present: Some(true),
         rombar: None,
     });
     // The context may key the device in its short spelling.
@@ -187,6 +216,29 @@ fn boot_vga_holds_the_framebuffer() {
         "{}",
         e.fix
     );
+    // The parameter that releases the framebuffer is the host kernel's, as setup-host plans it.
+    for (release, has, lacks) in [
+        (
+            "6.8.12-11-pve",
+            "no kernel parameter is needed",
+            "initcall_blacklist",
+        ),
+        (
+            "5.15.131-1-pve",
+            "initcall_blacklist=sysfb_init",
+            "no kernel parameter",
+        ),
+        ("5.4.203-1-pve", "video=efifb:off", "initcall_blacklist"),
+    ] {
+        let mut ctx = ctx.clone();
+        ctx.kernel_release = Some(release.into());
+        let e = &explain(log, Some(&ctx)).explained[0];
+        assert!(
+            e.fix.contains(has) && !e.fix.contains(lacks),
+            "{release}: {}",
+            e.fix
+        );
+    }
 }
 
 #[test]

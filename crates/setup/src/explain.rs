@@ -25,8 +25,8 @@ pub use vfiokit_explain::{
 /// Everything the facts say about the host that explanations use: kernel release, IOMMU and
 /// interrupt remapping, and per PCI function its name, boot VGA, ROM BAR, host roles, IOMMU
 /// group with the other members and their roles, and the entries of this node's VM configs
-/// that pass it by host address (entries through a cluster mapping are not resolved).
-/// Reset methods are left unknown until the PCI scan reads them.
+/// that pass it by host address (entries through a cluster mapping are not resolved), whether
+/// their ROM files exist, and its reset methods where the facts' scope read them.
 pub fn context(facts: &HostFacts) -> HostContext {
     let host = &facts.host;
     let roles = |d: &PciDevice| -> Vec<String> {
@@ -69,6 +69,12 @@ pub fn context(facts: &HostFacts) -> HostContext {
                     vmid,
                     key: key.clone(),
                     romfile: h.romfile.clone(),
+                    // Known for names under /usr/share/kvm, which the facts hold.
+                    romfile_present: h
+                        .romfile
+                        .as_deref()
+                        .filter(|r| !r.contains('/'))
+                        .map(|r| facts.rom(r).is_some()),
                     rombar: h.rombar,
                 })
                 .collect();
@@ -76,7 +82,7 @@ pub fn context(facts: &HostFacts) -> HostContext {
                 name: name(d),
                 boot_vga: d.boot_vga == Some(true),
                 rom_bar: d.rom_bar,
-                reset_methods: None,
+                reset_methods: host.pci.reset_methods(d),
                 roles: roles(d),
                 iommu_group: d.iommu_group,
                 group_members,

@@ -121,7 +121,8 @@ pub enum Scope {
     /// [`HostFacts::gather`] for embedders).
     #[default]
     Everything,
-    /// The functions and ROM files the VM configs name, plus these.
+    /// The functions and ROM files the VM configs name (and the functions the kernel log's
+    /// recognized lines name), plus these.
     Request {
         /// Functions the command gives to a VM or otherwise looks at.
         functions: Vec<PciAddress>,
@@ -244,8 +245,18 @@ impl HostFacts {
                 roms.insert(name, bytes);
             }
         }
+        let kernel_log = kernel_log(root);
         match (scope, named.functions) {
-            (Scope::Request { functions, .. }, Some(held)) => {
+            (Scope::Request { functions, .. }, Some(mut held)) => {
+                // And the functions the log's recognized lines name: their explanations say
+                // whether the function can be reset.
+                if let Some((_, log)) = &kernel_log {
+                    held.extend(
+                        log.lines()
+                            .filter_map(|l| vfiokit_explain::classify(l)?.device)
+                            .filter_map(|a| a.parse::<PciAddress>().ok()),
+                    );
+                }
                 host.pci.read_reset_methods(root, |d| {
                     functions.contains(&d.address) || held.contains(&d.address)
                 })
@@ -253,7 +264,6 @@ impl HostFacts {
             _ => host.pci.read_reset_methods(root, |_| true),
         }
         host.problems.append(&mut host.pci.problems);
-        let kernel_log = kernel_log(root);
         let share = crate::share::ShareFacts::gather(root, release.as_deref(), &mut problems);
         // `modules.dep` once: the sharing facts keep its module paths, vendor-reset is looked up there.
         let dep = share
@@ -389,7 +399,7 @@ fn driver_modules(root: &SysRoot, host: &Host) -> BTreeMap<String, String> {
 
 /// What the VM configs name: the host functions of their `hostpci` entries (`None` when an
 /// entry goes through a cluster mapping, whose functions are another file's to say) and their
-/// `romfile`s.
+/// `romfile`s. The functions the kernel log names are added where the reset methods are read.
 struct Named {
     functions: Option<Vec<PciAddress>>,
     roms: Vec<String>,

@@ -451,12 +451,18 @@ pub(crate) fn romfile_needed(i: &Input<'_>) -> Vec<Finding> {
     out
 }
 
-/// Checks a `romfile=` name: Proxmox prefixes `/usr/share/kvm/`, so an absolute path breaks.
+/// Checks a `romfile=` name: Proxmox prefixes `/usr/share/kvm/`, so an absolute path breaks,
+/// and a `..` component would name a file outside it.
 pub fn romfile_name_problem(name: &str) -> Option<String> {
     if name.starts_with('/') {
         return Some(format!(
             "romfile {name} is an absolute path: Proxmox always prefixes /usr/share/kvm/, so QEMU would look for /usr/share/kvm/{name} and the VM would not start; copy the file to /usr/share/kvm and name it relative to it ({})",
             name.rsplit('/').next().unwrap_or(name)
+        ));
+    }
+    if name.split('/').any(|c| c == "..") {
+        return Some(format!(
+            "romfile {name} leaves /usr/share/kvm (a `..` component): put the ROM file in /usr/share/kvm and name it relative to it"
         ));
     }
     if name.contains([',', ';']) || name.chars().any(char::is_whitespace) {
@@ -797,6 +803,9 @@ mod tests {
         assert!(romfile_name_problem("/root/x.rom").is_some());
         assert!(romfile_name_problem("a,b").is_some());
         assert!(romfile_name_problem("sub/x.rom").is_none());
+        assert!(romfile_name_problem("../../../etc/passwd").is_some());
+        assert!(romfile_name_problem("sub/../x.rom").is_some());
+        assert!(romfile_name_problem("x..rom").is_none());
     }
 
     #[test]

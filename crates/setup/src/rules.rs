@@ -234,6 +234,11 @@ pub static RULES: &[Rule] = &[
         detect: crate::gpu::romfile_needed,
     },
     Rule {
+        id: "vm-config-invalid",
+        severity: Severity::Error,
+        detect: vm_config_invalid,
+    },
+    Rule {
         id: "vm-device-missing",
         severity: Severity::Error,
         detect: vm_device_missing,
@@ -797,6 +802,37 @@ fn romfile_missing(i: &Input<'_>) -> Vec<Finding> {
     out
 }
 
+/// Errors Proxmox stops at in a VM config (`vm lint`'s errors), each at its line.
+fn vm_config_invalid(i: &Input<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for vm in &i.facts.vms {
+        let Some(config) = vm.config() else { continue };
+        let options = vfiokit_vmconf::LintOptions {
+            vmid: None,
+            qemu: i.facts.qemu_version.as_ref().map(|(v, _)| *v),
+        };
+        let file = i.facts.abs(&vm.file.path);
+        for d in vfiokit_vmconf::lint(&config, &options) {
+            if d.severity != vfiokit_vmconf::Severity::Error {
+                continue;
+            }
+            out.push(
+                Finding::new(
+                    "vm-config-invalid",
+                    Severity::Error,
+                    match d.line {
+                        Some(l) => format!("{}:{l}: VM {}: {}", file.display(), vm.vmid, d.message),
+                        None => format!("{}: VM {}: {}", file.display(), vm.vmid, d.message),
+                    },
+                    "correct the line: Proxmox refuses to start the VM (`vfiokit vm lint FILE` checks the whole file)",
+                )
+                .at(&vm.file.path, d.line),
+            );
+        }
+    }
+    out
+}
+
 fn vm_device_missing(i: &Input<'_>) -> Vec<Finding> {
     vm_devices(i.facts)
         .into_iter()
@@ -877,8 +913,13 @@ fn vm_group_not_viable(i: &Input<'_>) -> Vec<Finding> {
                             v.key,
                             blockers.join("; ")
                         ),
-                        format!(
-                            "vfiokit setup-host --device {a} (it plans every member of the group)"
+                        hand_over_fix(
+                            host,
+                            a,
+                            &v,
+                            format!(
+                                "vfiokit setup-host --device {a} (it plans every member of the group)"
+                            ),
                         ),
                     )
                     .at(&v.path, None),
@@ -911,7 +952,7 @@ fn vm_device_host_driver(i: &Input<'_>) -> Vec<Finding> {
                         "VM {} {}: {a} is bound to {driver}, not vfio-pci",
                         v.vmid, v.key
                     ),
-                    format!("vfiokit setup-host --device {a}"),
+                    hand_over_fix(host, a, &v, format!("vfiokit setup-host --device {a}")),
                 ),
             };
             out.push(
@@ -921,6 +962,19 @@ fn vm_device_host_driver(i: &Input<'_>) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// The fix for a VM device the host still holds: `setup_host` (the command that hands it over),
+/// unless the host cannot give it away — then removing it from the VM, as `setup-host` would
+/// refuse (`vm-device-unsafe` says what the host would lose).
+fn hand_over_fix(host: &Host, a: PciAddress, v: &VmDevice, setup_host: String) -> String {
+    match assess(host, &[a], &[]) {
+        Ok(asm) if !asm.harms.is_empty() => format!(
+            "remove it from the VM (qm set {} --delete {}): the host cannot give {a} away (see vm-device-unsafe)",
+            v.vmid, v.key
+        ),
+        _ => setup_host,
+    }
 }
 
 /// Where the modprobe configuration already hands `d` to vfio-pci at boot (`vfio.conf:6`): its

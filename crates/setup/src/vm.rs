@@ -234,15 +234,37 @@ fn merge_args(args: Option<&str>, sets: &[(String, String)]) -> Result<String> {
 /// The plan for a VM config, and the same change as `qm set` arguments.
 #[derive(Debug)]
 pub struct VmPlan {
-    /// The config edit.
+    /// The config edit (and the reset remedies' files and commands, when asked for).
     pub plan: Plan,
+    /// The VM config's path, relative to the root.
+    pub config: PathBuf,
     /// `(key, value)` pairs for `qm set`, in order.
     pub qm: Vec<(String, String)>,
 }
 
 impl VmPlan {
-    /// The same change as a `qm set` command, with the plan's notes as `#` comments after it.
-    pub fn qm_command(&self, vmid: u32) -> String {
+    /// The same change as a `qm set` command, with the plan's notes as `#` comments after it;
+    /// `Err` naming what else the plan writes or runs when one `qm set` cannot carry it (the reset
+    /// remedies' hookscript, udev rule and modules).
+    pub fn qm_command(&self, vmid: u32) -> std::result::Result<String, String> {
+        let files: Vec<String> = self
+            .plan
+            .files
+            .iter()
+            .filter(|f| f.path != self.config)
+            .map(|f| format!("/{}", f.path.display()))
+            .collect();
+        if !files.is_empty() || !self.plan.commands.is_empty() {
+            return Err(format!(
+                "this plan also writes {} and runs {} command(s), which `qm set` cannot do: plan without --print qm and apply it with --apply",
+                if files.is_empty() {
+                    "nothing else".to_string()
+                } else {
+                    files.join(", ")
+                },
+                self.plan.commands.len()
+            ));
+        }
         let mut out = if self.qm.is_empty() {
             format!("# nothing to do: VM {vmid} is already set up")
         } else {
@@ -256,7 +278,7 @@ impl VmPlan {
         for n in &self.plan.notes {
             out.push_str(&format!("\n# {n}"));
         }
-        out
+        Ok(out)
     }
 }
 
@@ -521,6 +543,27 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
                 },
                 &mut reasons,
             );
+            // `pcie=1` is a q35 property: on i440fx Proxmox refuses to start the VM ("q35
+            // machine model is not enabled").
+            let others: Vec<String> = config
+                .keys()
+                .into_iter()
+                .filter(|k| k.starts_with("hostpci") && *k != key)
+                .map(str::to_string)
+                .collect();
+            for k in others {
+                let Some(v) = config.get(&k) else { continue };
+                let mut entry = PropertyString::parse(v, Some("host"));
+                if entry.remove("pcie") {
+                    set(
+                        &mut config,
+                        &k,
+                        &entry.render(),
+                        "pcie=1 removed: it needs the q35 machine, which legacy IGD replaces with i440fx (Proxmox would refuse to start the VM)".into(),
+                        &mut reasons,
+                    );
+                }
+            }
         }
         set(
             &mut config,
@@ -752,32 +795,62 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
     }
 
     let new = config.render();
-    for d in vfiokit_vmconf::lint(
-        &config,
-        &LintOptions {
+    // The plan must not add an error Proxmox would stop at; errors the config already had are
+    // not this plan's (compared by message: the plan moves lines).
+    let errors = |c: &VmConfig| -> Vec<vfiokit_vmconf::Diagnostic> {
+        let options = LintOptions {
             vmid: Some(req.vmid),
             qemu: None,
-        },
-    ) {
-        if d.severity == Severity::Error
-            && !vfiokit_vmconf::lint(
-                &VmConfig::parse(&old),
-                &LintOptions {
-                    vmid: Some(req.vmid),
-                    qemu: None,
-                },
-            )
-            .contains(&d)
-        {
-            notes.push(format!("error in the result: {}", diag_text(&path, &d)));
+        };
+        vfiokit_vmconf::lint(c, &options)
+            .into_iter()
+            .filter(|d| d.severity == Severity::Error)
+            .collect()
+    };
+    let before = errors(&VmConfig::parse(&old));
+    let mut known: Vec<&str> = before.iter().map(|d| d.message.as_str()).collect();
+    let mut introduced = Vec::new();
+    for d in errors(&config) {
+        match known.iter().position(|m| *m == d.message) {
+            Some(i) => {
+                known.remove(i);
+            }
+            None => introduced.push(diag_text(&path, &d)),
         }
+    }
+    if !introduced.is_empty() {
+        return Ok(Err(Refusal::plain(format!(
+            "refused: the planned config of VM {} would not start (lines of the planned file):\n{}\n",
+            req.vmid,
+            introduced
+                .iter()
+                .map(|t| format!("  {t}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))));
+    }
+    if !before.is_empty() {
+        notes.push(format!(
+            "warning: {} already has {} error(s) this plan leaves as they are:\n{}",
+            path.display(),
+            before.len(),
+            before
+                .iter()
+                .map(|d| format!("  {}", diag_text(&path, d)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
     }
     let mut plan = Plan::default();
     plan.edit(file.file.path.clone(), Some(old), new, reasons);
     plan.notes = notes;
     plan.files.extend(reset.plan.files);
     plan.commands.extend(reset.plan.commands);
-    Ok(Ok(VmPlan { plan, qm }))
+    Ok(Ok(VmPlan {
+        plan,
+        config: file.file.path.clone(),
+        qm,
+    }))
 }
 
 /// The `usbN` entries of a config that parse.

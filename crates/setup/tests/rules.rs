@@ -499,3 +499,127 @@ fn only_the_rom_files_a_vm_or_the_request_names_are_read() {
         ["asked.rom", "pxe-e1000.rom", "vbios_1002_1900.bin"]
     );
 }
+
+#[test]
+fn verify_reports_vm_config_errors_at_their_lines() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    add_to_vm100(
+        dir.path(),
+        "garbage line here\nhostpci0: 0000:00:02.0,,,=\n",
+    );
+    let facts = HostFacts::gather(&root).unwrap();
+    let found: Vec<(Option<usize>, String)> = audit(&facts, &[])
+        .into_iter()
+        .filter(|f| f.check == "vm-config-invalid")
+        .map(|f| (f.line, f.message))
+        .collect();
+    assert_eq!(found.len(), 2, "{found:#?}");
+    assert_eq!(found[0].0, Some(21));
+    assert!(
+        found[0]
+            .1
+            .ends_with("100.conf:21: VM 100: unable to parse config: garbage line here"),
+        "{found:#?}"
+    );
+    assert_eq!(found[1].0, Some(22));
+    // setup-vm leaves those errors alone and says so, by the lines on disk; it does not call
+    // them its own.
+    let req = vfiokit_setup::vm::Request {
+        vmid: 100,
+        devices: vec!["00:14.3".parse().unwrap()],
+        ..Default::default()
+    };
+    let notes = vfiokit_setup::vm::plan(&facts, &req)
+        .unwrap()
+        .unwrap()
+        .plan
+        .notes
+        .join("\n");
+    assert!(
+        notes.contains("already has 2 error(s) this plan leaves as they are"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("100.conf:21: error:") && notes.contains("100.conf:22: error:"),
+        "{notes}"
+    );
+    assert!(!notes.contains("error in the result"), "{notes}");
+}
+
+#[test]
+fn legacy_igd_takes_pcie_off_the_vms_other_entries() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    add_to_vm100(dir.path(), "hostpci1: 0000:00:14.3,pcie=1\n");
+    let facts = HostFacts::gather(&root).unwrap();
+    let req = vfiokit_setup::vm::Request {
+        vmid: 100,
+        igd: Some("00:02.0".parse().unwrap()),
+        romfile: Some("x.rom".into()),
+        ..Default::default()
+    };
+    let planned = vfiokit_setup::vm::plan(&facts, &req).unwrap().unwrap();
+    let new = vfiokit_vmconf::VmConfig::parse(&planned.plan.files[0].new);
+    assert_eq!(new.get("hostpci1"), Some("0000:00:14.3"));
+    assert!(
+        new.get("machine")
+            .is_some_and(|m| m.starts_with("pc-i440fx"))
+    );
+    // What the plan writes, Proxmox starts: no error in it.
+    let errors: Vec<_> = vfiokit_vmconf::lint(&new, &Default::default())
+        .into_iter()
+        .filter(|d| d.severity == vfiokit_vmconf::Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(
+        planned
+            .qm
+            .iter()
+            .any(|(k, v)| k == "hostpci1" && v == "0000:00:14.3")
+    );
+}
+
+#[test]
+fn a_vm_device_the_host_cannot_give_is_not_sent_to_setup_host() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    // 00:17.0 is the root disk's SATA controller.
+    add_to_vm100(dir.path(), "hostpci2: 0000:00:17.0\n");
+    let facts = HostFacts::gather(&root).unwrap();
+    let found = audit(&facts, &[]);
+    let driver = found
+        .iter()
+        .find(|f| f.check == "vm-device-host-driver")
+        .unwrap();
+    assert!(
+        driver
+            .fix
+            .starts_with("remove it from the VM (qm set 100 --delete hostpci2)"),
+        "{}",
+        driver.fix
+    );
+    assert!(found.iter().any(|f| f.check == "vm-device-unsafe"));
+}
+
+#[test]
+fn qm_set_is_refused_for_a_plan_that_writes_more_than_the_config() {
+    let (_dir, root) = copy_recorded("minisforum-um880pro/fresh").unwrap();
+    let facts = HostFacts::gather(&root).unwrap();
+    let mut req = vfiokit_setup::vm::Request {
+        vmid: 100,
+        devices: vec!["c5:00.0".parse().unwrap()],
+        ..Default::default()
+    };
+    let plain = vfiokit_setup::vm::plan(&facts, &req).unwrap().unwrap();
+    assert!(
+        plain
+            .qm_command(100)
+            .unwrap()
+            .starts_with("qm set 100 --hostpci0 0000:c5:00.0")
+    );
+    req.reset_remedy = true;
+    let remedy = vfiokit_setup::vm::plan(&facts, &req).unwrap().unwrap();
+    let err = remedy.qm_command(100).unwrap_err();
+    assert!(
+        err.contains("/var/lib/vz/snippets/vfiokit-reset-100.sh"),
+        "{err}"
+    );
+}
