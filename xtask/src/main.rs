@@ -123,6 +123,8 @@ enum Command {
     #[command(subcommand)]
     Mapping(MappingCommand),
     /// Plan (or, with --apply, make) the VM config changes that give it the iGPU, devices and USB devices.
+    #[command(group(clap::ArgGroup::new("what").required(true).multiple(true)
+        .args(["igd", "devices", "usb", "primary", "roms", "clone_from", "mapping", "mdev"])))]
     SetupVm {
         /// The VM id (`/etc/pve/qemu-server/<vmid>.conf`).
         #[arg(long)]
@@ -367,6 +369,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
+            // Tools reading --json get the error as JSON too: `{"error": message}`.
+            if cli.common.json {
+                println!("{}", serde_json::json!({ "error": format!("{err:#}") }));
+            }
             ExitCode::from(1)
         }
     }

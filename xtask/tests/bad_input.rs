@@ -166,3 +166,21 @@ fn files_only_root_can_read() {
     );
     let _ = root;
 }
+
+#[test]
+fn errors_under_json_are_json_on_stdout_too() {
+    let (_dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vfiokit"))
+        .args(["undo", "--json", "--root"])
+        .arg(root.root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let message = v["error"].as_str().unwrap();
+    assert!(
+        message.starts_with("nothing to undo: no journal at "),
+        "{message}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error: nothing to undo"));
+}
