@@ -32,8 +32,10 @@ impl std::str::FromStr for NodeSpec {
         let (name, root) = s
             .split_once('=')
             .ok_or_else(|| format!("expected NAME=ROOT, got {s:?}"))?;
-        if !valid_config_id(name) {
-            return Err(format!("invalid node name {name:?}"));
+        if !valid_node_name(name) {
+            return Err(format!(
+                "invalid node name {name:?}: a Proxmox node name is a host name (letters, digits and inner hyphens)"
+            ));
         }
         Ok(NodeSpec {
             name: name.to_string(),
@@ -85,6 +87,16 @@ pub fn valid_config_id(id: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && id.len() >= 2
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A Proxmox node name (`pve-node`: a host name, `[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?`, as
+/// `PVE::JSONSchema::pve_verify_node_name` checks it). Never a path.
+pub fn valid_node_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    !b.is_empty()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
 }
 
 /// The device (and the other functions of its slot in its IOMMU group, e.g. a GPU's audio) on
@@ -364,6 +376,14 @@ mod tests {
             assert!(!valid_config_id(bad), "{bad}");
         }
         assert!("pve1=/".parse::<NodeSpec>().is_ok());
+        assert!(
+            "a=/".parse::<NodeSpec>().is_ok(),
+            "a one-letter host name is a node name"
+        );
+        assert!("pve-2=/".parse::<NodeSpec>().is_ok());
+        for bad in ["-a=/", "a-=/", "a_b=/", "a.b=/", "=/"] {
+            assert!(bad.parse::<NodeSpec>().is_err(), "{bad}");
+        }
         assert!("../x=/".parse::<NodeSpec>().is_err());
         assert!("pve1".parse::<NodeSpec>().is_err());
     }
