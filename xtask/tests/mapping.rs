@@ -232,3 +232,38 @@ fn bad_ids_and_missing_mappings_are_errors() {
     ]);
     assert_eq!(code, 1);
 }
+
+#[test]
+fn a_mapped_keyboard_is_described_as_itself_and_warned_about_like_usb() {
+    let (dir, _root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let r = s(dir.path());
+    let node = format!("pve={r}");
+    let (code, _, err) = vfiokit(&[
+        "mapping",
+        "plan",
+        "--root",
+        r,
+        "--name",
+        "kb",
+        "--device",
+        "8086:3e92",
+        "--usb",
+        "062a:4101",
+        "--node",
+        &node,
+        "--apply",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let usb = fs::read_to_string(dir.path().join("etc/pve/mapping/usb.cfg")).unwrap();
+    assert!(
+        usb.contains("description 2.4G Keyboard Mouse (written by vfiokit mapping plan)"),
+        "{usb}"
+    );
+    // setup-vm through the mapping warns as --usb does: the host's only keyboard leaves it.
+    let (code, out, err) = vfiokit(&["setup-vm", "--root", r, "--vmid", "100", "--mapping", "kb"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("2.4G Keyboard Mouse (062a:4101) is the host's only USB input device"),
+        "{out}"
+    );
+}

@@ -185,6 +185,7 @@ pub fn plan(cluster: &HostFacts, req: &Request<'_>) -> Result<std::result::Resul
     let mut usb_maps = Vec::new();
     let mut refusals = Vec::new();
     let mut description = None;
+    let mut usb_description = None;
     for node in req.nodes {
         let host = &node.host;
         let chosen = req.paths.iter().find(|p| p.0 == node.name).map(|p| p.1);
@@ -201,6 +202,11 @@ pub fn plan(cluster: &HostFacts, req: &Request<'_>) -> Result<std::result::Resul
         }
         if let Some(id) = req.usb {
             let devices: Vec<_> = host.usb.devices.iter().filter(|d| d.id == id).collect();
+            if usb_description.is_none()
+                && let Some(d) = devices.first()
+            {
+                usb_description = Some(d.name());
+            }
             match devices.as_slice() {
                 [] => refusals.push(format!("node {}: no USB device {id}", node.name)),
                 [_] => usb_maps.push(
@@ -239,10 +245,15 @@ pub fn plan(cluster: &HostFacts, req: &Request<'_>) -> Result<std::result::Resul
         }));
     }
     let mut plan = Plan::default();
-    let description = description.map(|d| format!("{d} (written by vfiokit mapping plan)"));
-    for (file, items) in [
-        (&cluster.pci_mappings, &maps),
-        (&cluster.usb_mappings, &usb_maps),
+    let written = |d: String| format!("{d} (written by vfiokit mapping plan)");
+    // Each file describes its own device: the PCI device's name, the USB device's.
+    for (file, items, description) in [
+        (&cluster.pci_mappings, &maps, description.map(written)),
+        (
+            &cluster.usb_mappings,
+            &usb_maps,
+            usb_description.map(written),
+        ),
     ] {
         if items.is_empty() {
             continue;

@@ -90,6 +90,8 @@ struct ResolvedMapping {
     ids: (u16, u16),
     /// A USB mapping exists under this id.
     usb: bool,
+    /// The USB ids its entries for this node name (`etc/hostname`).
+    usb_ids: Vec<UsbId>,
 }
 
 /// Reads the mapping `id` and checks Proxmox's legacy-IGD rules against every node's entry.
@@ -145,12 +147,20 @@ fn resolve_mapping(
         .first()
         .and_then(|i| i.id.parse::<vfiokit_pci::PciId>().ok())
         .map_or((0, 0), |id| (id.vendor.0, id.device.0));
+    let usb_ids = usb
+        .iter()
+        .flat_map(|s| s.maps.iter())
+        .filter_map(|(_, v)| vfiokit_vmconf::UsbMapItem::parse(v).ok())
+        .filter(|i| Some(i.node.as_str()) == facts.hostname.as_deref())
+        .filter_map(|i| i.id.parse::<UsbId>().ok())
+        .collect();
     Ok(Ok(ResolvedMapping {
         id: id.to_string(),
         pci: pci.is_some(),
         igd,
         ids,
         usb: usb.is_some(),
+        usb_ids,
     }))
 }
 
@@ -435,6 +445,11 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
                 format!("the USB device of cluster mapping '{}'", m.id),
                 &mut reasons,
             );
+            for id in &m.usb_ids {
+                for d in host.usb.devices.iter().filter(|d| d.id == *id) {
+                    notes.extend(input_note(host, d, &m.usb_ids, req.vmid));
+                }
+            }
         }
     }
     // The legacy-mode iGPU: a host address (--igd), or a cluster mapping whose every entry is
@@ -751,27 +766,7 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
                     why,
                     &mut reasons,
                 );
-                if d.is_input() {
-                    let others = host
-                        .usb
-                        .devices
-                        .iter()
-                        .filter(|o| o.is_input() && o.port != d.port && !req.usb.contains(&o.id))
-                        .count();
-                    notes.push(if others == 0 {
-                        format!(
-                            "warning: {} ({id}) is the host's only USB input device: while VM {} runs, the host has no keyboard or mouse of its own (use SSH or the web UI; the device comes back when the VM stops)",
-                            d.name(),
-                            req.vmid
-                        )
-                    } else {
-                        format!(
-                            "{} ({id}) is an input device: the host loses it while VM {} runs",
-                            d.name(),
-                            req.vmid
-                        )
-                    });
-                }
+                notes.extend(input_note(host, d, &req.usb, req.vmid));
             }
         }
     }
@@ -851,6 +846,37 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
         config: file.file.path.clone(),
         qm,
     }))
+}
+
+/// What the host loses when VM `vmid` takes the USB device `d` (with the devices of ids
+/// `passed`): `None` unless `d` is a keyboard or mouse.
+fn input_note(
+    host: &vfiokit_iommu::Host,
+    d: &vfiokit_usbredir::UsbDevice,
+    passed: &[UsbId],
+    vmid: u32,
+) -> Option<String> {
+    if !d.is_input() {
+        return None;
+    }
+    let id = d.id;
+    let others = host
+        .usb
+        .devices
+        .iter()
+        .filter(|o| o.is_input() && o.port != d.port && !passed.contains(&o.id))
+        .count();
+    Some(if others == 0 {
+        format!(
+            "warning: {} ({id}) is the host's only USB input device: while VM {vmid} runs, the host has no keyboard or mouse of its own (use SSH or the web UI; the device comes back when the VM stops)",
+            d.name()
+        )
+    } else {
+        format!(
+            "{} ({id}) is an input device: the host loses it while VM {vmid} runs",
+            d.name()
+        )
+    })
 }
 
 /// The `usbN` entries of a config that parse.
