@@ -558,20 +558,21 @@ fn notes_bar(f: &Facts<'_>, n: &mut Notes) {
                 f.addr()
             )),
             Some((maj, min)) if (maj, min) >= (5, 15) => Some(format!(
-                "on this host's Linux {maj}.{min} add `initcall_blacklist=sysfb_init` too \
-                 (`video=efifb:off` no longer helps since 5.15); the host then has no console \
-                 on that screen"
+                "on this host's Linux {maj}.{min} that is `initcall_blacklist=sysfb_init` on the \
+                 kernel command line (`video=efifb:off` no longer helps since 5.15); the host \
+                 then has no console on that screen"
             )),
             Some((maj, min)) => Some(format!(
-                "on this host's Linux {maj}.{min} add `video=efifb:off` too (`video=vesafb:off` \
-                 after a legacy BIOS boot); the host then has no console on that screen"
+                "on this host's Linux {maj}.{min} that is `video=efifb:off` on the kernel command \
+                 line (`video=vesafb:off` after a legacy BIOS boot); the host then has no console \
+                 on that screen"
             )),
             None => None,
         };
         if let Some(release) = release {
             n.fix_instead = Some(format!(
-                "`vfiokit setup-host --device {0}` binds it to vfio-pci at boot (and plans what \
-                 this kernel needs); {release}.",
+                "`vfiokit setup-host --device {0}` binds it to vfio-pci at boot and plans what \
+                 releases the framebuffer: {release}.",
                 f.addr()
             ));
         }

@@ -393,6 +393,21 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
             refusal.message = msg;
             return Ok(Err(refusal));
         }
+        // What leaves the host with them: the rest of their IOMMU groups (bridges aside).
+        for &m in a.members.iter().filter(|m| !pci.contains(m)) {
+            let Some(d) = host.device(m).filter(|d| d.class.base() != 0x06) else {
+                continue;
+            };
+            let role = host
+                .roles_of(m)
+                .iter()
+                .map(|r| format!(", {}", r.detail))
+                .collect::<String>();
+            notes.push(format!(
+                "{m} ({}{role}) is in the same IOMMU group, so it leaves the host too (setup-host hands the whole group to vfio-pci) and only this VM can use it: pass it as well (--device {m}) if the guest should",
+                crate::id_of(d)
+            ));
+        }
         for &addr in &pci {
             if let Some(d) = host.device(addr)
                 && !d.driver_is_vfio_safe()

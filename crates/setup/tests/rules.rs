@@ -623,3 +623,30 @@ fn qm_set_is_refused_for_a_plan_that_writes_more_than_the_config() {
         "{err}"
     );
 }
+
+#[test]
+fn setup_vm_names_what_leaves_with_the_group() {
+    let (_dir, root) = copy_recorded("am4-rtx2060/fresh").unwrap();
+    let facts = HostFacts::gather(&root).unwrap();
+    let req = vfiokit_setup::vm::Request {
+        vmid: 100,
+        devices: vec!["07:00.1".parse().unwrap()],
+        ..Default::default()
+    };
+    let notes = vfiokit_setup::vm::plan(&facts, &req)
+        .unwrap()
+        .unwrap()
+        .plan
+        .notes;
+    let group: Vec<&String> = notes
+        .iter()
+        .filter(|n| n.contains("same IOMMU group"))
+        .collect();
+    // The GPU (the host's boot display), its USB and UCSI functions; not the bridges.
+    assert_eq!(group.len(), 3, "{notes:#?}");
+    assert!(group[0].starts_with("0000:07:00.0 (10de:1e89, the host's boot display and console)"));
+    assert!(
+        !notes.iter().any(|n| n.starts_with("0000:00:03.")),
+        "{notes:#?}"
+    );
+}
