@@ -5,11 +5,12 @@
 //! host too. This crate reads the IOMMU's state (enabled, Intel or AMD, interrupt remapping, an ACS
 //! override on the command line), the groups, whether the kernel would let VFIO use each group now
 //! (the rule since Linux 5.19: every member unbound or held by vfio-pci, a vfio variant, pci-stub
-//! or pcieport), the **host role** of each function (the NIC of the default route, the root disk's
-//! controller, the USB controller with the keyboard, chipset functions), and the **collateral** of
-//! assigning a device: every other function that leaves the host with it, with its roles. A
-//! requested bridge is refused outright ([`Error::RequestedBridge`], naming the devices behind it):
-//! vfio-pci takes only functions with a normal header.
+//! or pcieport), the **host role** of each function (the NIC of the default route or of another
+//! network the host has an address on, the root disk's controller, the USB controller with the
+//! keyboard, chipset functions), and the **collateral** of assigning a device: every other
+//! function that leaves the host with it, with its roles. A requested bridge is refused outright
+//! ([`Error::RequestedBridge`], naming the devices behind it): vfio-pci takes only functions with
+//! a normal header.
 //!
 //! Roles follow where a function sits and what the host does with it, not its class alone:
 //! chipset (`platform-device`) roles only go to functions on a root bus, so a card's own

@@ -1,6 +1,9 @@
 //! `assess`: what the safety rule refuses before anything is planned.
 
-use vfiokit_iommu::{Error, Host, assess};
+use std::fs;
+
+use vfiokit_fakesys::copy_recorded;
+use vfiokit_iommu::{Error, Host, HostRole, assess};
 use vfiokit_pci::PciAddress;
 use vfiokit_sysfs::SysRoot;
 
@@ -63,4 +66,38 @@ fn the_devices_behind_a_bridge_are_found_through_bridges_below_it() {
         other => panic!("{other:?}"),
     }
     assert_eq!(host.behind(addr("07:00.0")), []);
+}
+
+#[test]
+fn the_only_nic_of_an_isolated_lan_is_refused() {
+    // The UM880 Pro without its default route: its only address, 192.168.1.20/24, is on lanbr,
+    // whose only port is enp2s0 (02:00.0).
+    let (dir, root) = copy_recorded("minisforum-um880pro/configured").unwrap();
+    let route = dir.path().join("proc/net/route");
+    let text = fs::read_to_string(&route).unwrap();
+    let kept: String = text
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) != Some("00000000"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(kept.lines().count(), 2, "{kept}");
+    fs::write(&route, kept).unwrap();
+    let host = Host::scan(&root).unwrap();
+    let a = assess(&host, &[addr("02:00.0")], &[]).unwrap();
+    assert_eq!(a.harms.len(), 1, "{a:?}");
+    let harm = &a.harms[0];
+    assert_eq!(harm.address, addr("02:00.0"));
+    assert_eq!(harm.roles.len(), 1);
+    assert_eq!(harm.roles[0].role, HostRole::HostNetworkNic);
+    assert_eq!(harm.roles[0].detail, "enp2s0 under lanbr (192.168.1.0/24)");
+    // Only --force-collateral silences it.
+    let forced = assess(&host, &[addr("02:00.0")], &[addr("02:00.0")]).unwrap();
+    assert!(forced.harms.is_empty());
+    // The other NIC carries nothing of the host's and can go.
+    assert!(
+        assess(&host, &[addr("03:00.0")], &[])
+            .unwrap()
+            .harms
+            .is_empty()
+    );
 }
