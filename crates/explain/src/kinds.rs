@@ -293,6 +293,7 @@ fn vm_list(dev: &DeviceFacts) -> String {
 fn role_words(role: &str) -> &str {
     match role {
         "default-route-nic" => "the NIC behind the host's default route",
+        "host-network-nic" => "a NIC the host's own network runs over",
         "root-disk-controller" => "the controller of the host's root disk",
         "usb-controller-with-input" => "a USB controller with the host's keyboard or mouse",
         "only-usb-controller" => "the host's only USB controller",

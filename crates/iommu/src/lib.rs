@@ -5,9 +5,12 @@
 //! host too. This crate reads the IOMMU's state (enabled, Intel or AMD, interrupt remapping, an ACS
 //! override on the command line), the groups, whether the kernel would let VFIO use each group now
 //! (the rule since Linux 5.19: every member unbound or held by vfio-pci, a vfio variant, pci-stub
-//! or pcieport), the **host role** of each function (the NIC of the default route, the root disk's
-//! controller, the USB controller with the keyboard, chipset functions), and the **collateral** of
-//! assigning a device: every other function that leaves the host with it, with its roles.
+//! or pcieport), the **host role** of each function (the NIC of the default route or of another
+//! network the host has an address on, the root disk's controller, the USB controller with the
+//! keyboard, chipset functions), and the **collateral** of assigning a device: every other
+//! function that leaves the host with it, with its roles. A requested bridge is refused outright
+//! ([`Error::RequestedBridge`], naming the devices behind it): vfio-pci takes only functions with
+//! a normal header.
 //!
 //! Roles follow where a function sits and what the host does with it, not its class alone:
 //! chipset (`platform-device`) roles only go to functions on a root bus, so a card's own
@@ -60,6 +63,20 @@ pub enum Error {
         /// The address asked for.
         address: PciAddress,
     },
+    /// A bridge was requested: vfio-pci only takes functions with a normal (type 0) header, and
+    /// the devices behind a bridge are what a VM can have. A refusal, not a host failure.
+    #[error(
+        "{address} ({name}) is a PCI bridge, which no VM can have: vfio-pci refuses every function whose header type is not normal (type 0), so bridges stay with the host on pcieport; {}",
+        behind_words(behind)
+    )]
+    RequestedBridge {
+        /// The bridge.
+        address: PciAddress,
+        /// What it is ("Intel Corporation Alder Lake-N PCI Express Root Port #7").
+        name: String,
+        /// The devices behind it ([`Host::behind`]): what can be requested instead.
+        behind: Vec<PciAddress>,
+    },
     /// The device has no IOMMU group: the IOMMU is off, or it does not translate this device.
     #[error(
         "{address} has no IOMMU group: turn the IOMMU on (VT-d or AMD-Vi in the firmware setup, intel_iommu=on for Intel) and reboot"
@@ -68,6 +85,15 @@ pub enum Error {
         /// The device.
         address: PciAddress,
     },
+}
+
+/// What to request instead of a bridge, for [`Error::RequestedBridge`].
+fn behind_words(behind: &[PciAddress]) -> String {
+    if behind.is_empty() {
+        return "no device is behind it, so there is nothing to give a VM there".into();
+    }
+    let list: Vec<String> = behind.iter().map(ToString::to_string).collect();
+    format!("request the devices behind it instead: {}", list.join(" "))
 }
 
 /// A host as vfiokit sees it: PCI functions, IOMMU state and groups, and host roles.
@@ -159,6 +185,29 @@ impl Host {
     /// Why a group cannot be given to a VM now; empty when it can.
     pub fn blockers(&self, group: &IommuGroup) -> Vec<Blocker> {
         viability(group, &self.pci)
+    }
+
+    /// The devices behind the bridge at `bridge`: every function whose chain of parents passes
+    /// through it and that is no bridge itself, sorted.
+    pub fn behind(&self, bridge: PciAddress) -> Vec<PciAddress> {
+        self.pci
+            .devices
+            .iter()
+            .filter(|d| !d.is_bridge())
+            .filter(|d| {
+                let mut parent = d.parent;
+                // A chain longer than the buses a domain can have is a loop in a broken recording.
+                for _ in 0..=256 {
+                    match parent {
+                        Some(p) if p == bridge => return true,
+                        Some(p) => parent = self.device(p).and_then(|d| d.parent),
+                        None => return false,
+                    }
+                }
+                false
+            })
+            .map(|d| d.address)
+            .collect()
     }
 
     /// The other functions that leave the host when `device` is given to a VM.

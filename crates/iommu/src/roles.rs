@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -21,6 +22,9 @@ use crate::zpool::zpool_vdevs;
 pub enum HostRole {
     /// The NIC behind the default route (directly, or as a port of a bridge or bond such as `vmbr0`).
     DefaultRouteNic,
+    /// A NIC behind an interface the host has routes on but no default route (its address on an
+    /// isolated LAN, a storage or cluster network), through bridges, bonds and VLANs alike.
+    HostNetworkNic,
     /// The controller under the block device of `/`.
     RootDiskController,
     /// A USB controller with a keyboard, mouse or other HID device below it.
@@ -46,6 +50,9 @@ impl HostRole {
     pub fn loss(self) -> &'static str {
         match self {
             HostRole::DefaultRouteNic => "its network connection (and any remote session to it)",
+            HostRole::HostNetworkNic => {
+                "its connection to that network (and any remote session over it)"
+            }
             HostRole::RootDiskController => "its root filesystem: the host stops working",
             HostRole::UsbControllerWithInput => "its keyboard and other USB input",
             HostRole::OnlyUsbController => "every USB device",
@@ -58,6 +65,7 @@ impl HostRole {
     pub fn name(self) -> &'static str {
         match self {
             HostRole::DefaultRouteNic => "default-route-nic",
+            HostRole::HostNetworkNic => "host-network-nic",
             HostRole::RootDiskController => "root-disk-controller",
             HostRole::UsbControllerWithInput => "usb-controller-with-input",
             HostRole::OnlyUsbController => "only-usb-controller",
@@ -118,8 +126,8 @@ pub fn find_roles(
             );
         }
     }
-    for (addr, detail) in default_route_nics(root, pci, problems) {
-        add(addr, HostRole::DefaultRouteNic, detail);
+    for (addr, role, detail) in route_nics(root, pci, problems) {
+        add(addr, role, detail);
     }
     for (addr, detail) in root_disk_controllers(root, pci, problems) {
         add(addr, HostRole::RootDiskController, detail);
@@ -232,18 +240,81 @@ fn owning_function(pci: &PciScan, path: &Path) -> Option<PciAddress> {
         .map(|d| d.address)
 }
 
-/// Interfaces that carry a default route, from `/proc/net/route` and `/proc/net/ipv6_route`.
-fn default_route_interfaces(root: &SysRoot, problems: &mut Vec<SysError>) -> BTreeSet<String> {
-    let mut ifaces = BTreeSet::new();
+/// What the routing tables say about one interface.
+#[derive(Debug, Default)]
+struct IfaceRoutes {
+    /// It carries a default route (IPv4 or IPv6).
+    default: bool,
+    /// The destinations of its other routes (`192.168.1.0/24`, `2001:db8::/64`), without repeats.
+    networks: Vec<String>,
+}
+
+impl IfaceRoutes {
+    fn network(&mut self, net: String) {
+        if !self.networks.contains(&net) {
+            self.networks.push(net);
+        }
+    }
+
+    /// The networks to name: those that are not single hosts (`/32`, `/128`), or all when
+    /// there are only hosts.
+    fn shown(&self) -> String {
+        let nets: Vec<&str> = self
+            .networks
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !n.ends_with("/32") && !n.ends_with("/128"))
+            .collect();
+        if nets.is_empty() {
+            self.networks.join(", ")
+        } else {
+            nets.join(", ")
+        }
+    }
+}
+
+/// `RTF_REJECT`: an unreachable, prohibit or blackhole route, which carries nothing.
+const RTF_REJECT: u32 = 0x0200;
+
+/// Interfaces the host's own traffic goes over, from `/proc/net/route` and `/proc/net/ipv6_route`:
+/// every interface with a route (an address gives its connected route), except `lo`, rejecting
+/// routes, and link-local (`169.254.0.0/16`, `fe80::/10`) and multicast (`224.0.0.0/4`,
+/// `ff00::/8`) destinations, which every interface that is up may have. A VM-only bridge
+/// without an address has no route and is not listed.
+fn route_interfaces(root: &SysRoot, problems: &mut Vec<SysError>) -> BTreeMap<String, IfaceRoutes> {
+    let mut ifaces: BTreeMap<String, IfaceRoutes> = BTreeMap::new();
+    let carries =
+        |iface: &str, flags: u32| iface != "lo" && iface != "*" && flags & RTF_REJECT == 0;
     let route = root.proc_net_route();
     match root.read_attr_opt(&route) {
         Ok(Some(text)) => {
             // Iface Destination Gateway Flags RefCnt Use Metric Mask ...; skip the header.
+            // Addresses are in network byte order, printed as a little-endian host's u32.
             for line in text.lines().skip(1) {
                 let f: Vec<&str> = line.split_whitespace().collect();
-                if f.len() >= 8 && f[1] == "00000000" && f[7] == "00000000" {
-                    ifaces.insert(f[0].to_string());
+                if f.len() < 8 {
+                    continue;
                 }
+                let hex = |s: &str| u32::from_str_radix(s, 16).ok();
+                let (Some(dest), Some(flags), Some(mask)) = (hex(f[1]), hex(f[3]), hex(f[7]))
+                else {
+                    continue;
+                };
+                if !carries(f[0], flags) {
+                    continue;
+                }
+                let entry = ifaces.entry(f[0].to_string());
+                if dest == 0 && mask == 0 {
+                    entry.or_default().default = true;
+                    continue;
+                }
+                let net = Ipv4Addr::from(dest.to_le_bytes());
+                if net.is_link_local() || net.is_multicast() {
+                    continue;
+                }
+                entry
+                    .or_default()
+                    .network(format!("{net}/{}", mask.count_ones()));
             }
         }
         Ok(None) => {}
@@ -255,10 +326,30 @@ fn default_route_interfaces(root: &SysRoot, problems: &mut Vec<SysError>) -> BTr
             // dest dest_len src src_len next_hop metric refcnt use flags iface
             for line in text.lines() {
                 let f: Vec<&str> = line.split_whitespace().collect();
-                if f.len() >= 10 && f[0].bytes().all(|b| b == b'0') && f[1] == "00" && f[9] != "lo"
-                {
-                    ifaces.insert(f[9].to_string());
+                if f.len() < 10 {
+                    continue;
                 }
+                let (Ok(dest), Ok(len), Ok(flags)) = (
+                    u128::from_str_radix(f[0], 16),
+                    u8::from_str_radix(f[1], 16),
+                    u32::from_str_radix(f[8], 16),
+                ) else {
+                    continue;
+                };
+                if !carries(f[9], flags) {
+                    continue;
+                }
+                let entry = ifaces.entry(f[9].to_string());
+                if dest == 0 && len == 0 {
+                    entry.or_default().default = true;
+                    continue;
+                }
+                let net = Ipv6Addr::from(dest);
+                // fe80::/10 link-local (unicast), ff00::/8 multicast.
+                if dest >> 118 == 0x3fa || net.is_multicast() {
+                    continue;
+                }
+                entry.or_default().network(format!("{net}/{len}"));
             }
         }
         Ok(None) => {}
@@ -267,81 +358,124 @@ fn default_route_interfaces(root: &SysRoot, problems: &mut Vec<SysError>) -> BTr
     ifaces
 }
 
-/// NICs under the default route, through bridges (`brif/`), bonds (`bonding/slaves`) and
-/// stacked devices such as VLANs (`lower_*`).
+/// NICs the host's own traffic goes over: under an interface with a default route
+/// (`default-route-nic`, "eno1, port of vmbr0, carries the default route"), else under one with
+/// other routes (`host-network-nic`, "enp2s0 under lanbr (192.168.1.0/24)").
+fn route_nics(
+    root: &SysRoot,
+    pci: &PciScan,
+    problems: &mut Vec<SysError>,
+) -> Vec<(PciAddress, HostRole, String)> {
+    let ifaces = route_interfaces(root, problems);
+    let mut found = Vec::new();
+    for iface in ifaces.iter().filter(|(_, r)| r.default).map(|(i, _)| i) {
+        for (addr, name, via) in nics_under(root, pci, iface, problems) {
+            let chain = if via.is_empty() {
+                String::new()
+            } else {
+                format!(", port of {}", via.join(" on "))
+            };
+            found.push((
+                addr,
+                HostRole::DefaultRouteNic,
+                format!("{name}{chain}, carries the default route"),
+            ));
+        }
+    }
+    let mut others: BTreeMap<PciAddress, Vec<String>> = BTreeMap::new();
+    for (iface, routes) in ifaces.iter().filter(|(_, r)| !r.default) {
+        for (addr, name, via) in nics_under(root, pci, iface, problems) {
+            if found.iter().any(|f| f.0 == addr) {
+                continue;
+            }
+            let under = if via.is_empty() {
+                String::new()
+            } else {
+                format!(" under {}", via.join(" on "))
+            };
+            let detail = format!("{name}{under} ({})", routes.shown());
+            let list = others.entry(addr).or_default();
+            if !list.contains(&detail) {
+                list.push(detail);
+            }
+        }
+    }
+    for (addr, details) in others {
+        found.push((addr, HostRole::HostNetworkNic, details.join("; ")));
+    }
+    found
+}
+
+/// The NICs under interface `iface`, through bridges (`brif/`), bonds (`bonding/slaves`) and
+/// stacked devices such as VLANs (`lower_*`): each function with its interface's name and the
+/// interfaces above it, nearest first.
 ///
 /// A bridge's ports are its `lower_*` devices too and a bridge is no bond, so a `brif` that
 /// lists ports says all. The route's own interface is most often a bridge (Proxmox's `vmbr0`):
 /// where the kernel confines reads (or on the host's own `/`) its `brif` is listed through its
 /// `sys/class/net` link first, and one with ports is not resolved at all — a bridge is a
 /// software device, never a PCI function's.
-fn default_route_nics(
+fn nics_under(
     root: &SysRoot,
     pci: &PciScan,
+    iface: &str,
     problems: &mut Vec<SysError>,
-) -> Vec<(PciAddress, String)> {
+) -> Vec<(PciAddress, String, Vec<String>)> {
     let through_links = confined(root);
     let class = root.sys_class("net");
     let mut found = Vec::new();
-    for iface in default_route_interfaces(root, problems) {
-        let mut seen = BTreeSet::new();
-        let mut stack = vec![(iface.clone(), Vec::<String>::new())];
-        while let Some((name, via)) = stack.pop() {
-            if !seen.insert(name.clone()) {
-                continue;
-            }
-            let link = class.join(&name);
-            // The ports of `brif` listed through the link: `Some` when it has none or is not there.
-            let mut brif = None;
-            if through_links && via.is_empty() {
-                match root.list_opt(&link.join("brif")) {
-                    Ok(ports) if !ports.is_empty() => {
-                        for port in ports {
-                            stack.push((port, vec![name.clone()]));
-                        }
-                        continue;
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![(iface.to_string(), Vec::<String>::new())];
+    while let Some((name, via)) = stack.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let link = class.join(&name);
+        // The ports of `brif` listed through the link: `Some` when it has none or is not there.
+        let mut brif = None;
+        if through_links && via.is_empty() {
+            match root.list_opt(&link.join("brif")) {
+                Ok(ports) if !ports.is_empty() => {
+                    for port in ports {
+                        stack.push((port, vec![name.clone()]));
                     }
-                    Ok(none) => brif = Some(none),
-                    Err(_) => {}
-                }
-            }
-            let dir = match root.resolve_opt(&link) {
-                Ok(Some(d)) => d,
-                Ok(None) => continue,
-                Err(e) => {
-                    problems.push(e);
                     continue;
                 }
-            };
-            if let Some(addr) = owning_function(pci, &dir) {
-                let chain = if via.is_empty() {
-                    String::new()
-                } else {
-                    format!(", port of {}", via.join(" on "))
-                };
-                found.push((addr, format!("{name}{chain}, carries the default route")));
+                Ok(none) => brif = Some(none),
+                Err(_) => {}
+            }
+        }
+        let dir = match root.resolve_opt(&link) {
+            Ok(Some(d)) => d,
+            Ok(None) => continue,
+            Err(e) => {
+                problems.push(e);
                 continue;
             }
-            let mut lower: Vec<String> = match brif {
-                Some(none) => none,
-                None => root.list_opt(&dir.join("brif")).unwrap_or_default(),
-            };
-            if lower.is_empty() {
-                if let Ok(Some(slaves)) = root.read_attr_opt(&dir.join("bonding/slaves")) {
-                    lower.extend(slaves.split_whitespace().map(str::to_string));
-                }
-                lower.extend(
-                    root.list_opt(&dir)
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|n| n.strip_prefix("lower_").map(str::to_string)),
-                );
+        };
+        if let Some(addr) = owning_function(pci, &dir) {
+            found.push((addr, name, via));
+            continue;
+        }
+        let mut lower: Vec<String> = match brif {
+            Some(none) => none,
+            None => root.list_opt(&dir.join("brif")).unwrap_or_default(),
+        };
+        if lower.is_empty() {
+            if let Ok(Some(slaves)) = root.read_attr_opt(&dir.join("bonding/slaves")) {
+                lower.extend(slaves.split_whitespace().map(str::to_string));
             }
-            let mut via = via.clone();
-            via.insert(0, name.clone());
-            for l in lower {
-                stack.push((l, via.clone()));
-            }
+            lower.extend(
+                root.list_opt(&dir)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|n| n.strip_prefix("lower_").map(str::to_string)),
+            );
+        }
+        let mut via = via.clone();
+        via.insert(0, name.clone());
+        for l in lower {
+            stack.push((l, via.clone()));
         }
     }
     found
@@ -643,7 +777,12 @@ mod tests {
     /// kernel confines reads and by the user-space walk, which resolves every link before
     /// reading below it: the two must agree.
     fn roles_both_ways(change: impl Fn(&Path)) -> (Roles, Vec<String>) {
-        let (dir, _) = vfiokit_fakesys::copy_recorded("elitedesk-800-g4/fresh").unwrap();
+        recorded_roles_both_ways("elitedesk-800-g4/fresh", change)
+    }
+
+    /// [`roles_both_ways`] on the recorded host `name`.
+    fn recorded_roles_both_ways(name: &str, change: impl Fn(&Path)) -> (Roles, Vec<String>) {
+        let (dir, _) = vfiokit_fakesys::copy_recorded(name).unwrap();
         change(dir.path());
         let scan = |confinement| {
             let root = SysRoot::with_confinement(dir.path(), confinement).unwrap();
@@ -754,6 +893,162 @@ mod tests {
             detail(&roles, "00:17.0", HostRole::RootDiskController)
                 .is_some_and(|d| d.starts_with("may hold /")),
             "{roles:?}"
+        );
+    }
+
+    const UM880: &str = "minisforum-um880pro/configured";
+    const ROUTE_HEADER: &str =
+        "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n";
+    const LANBR_NET: &str = "lanbr\t0001A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n";
+
+    /// The UM880 Pro with `proc/net/route` holding `ipv4` routes and `proc/net/ipv6_route` `ipv6`.
+    fn um880_routes(ipv4: &str, ipv6: &str) -> (Roles, Vec<String>) {
+        let ipv4 = format!("{ROUTE_HEADER}{ipv4}");
+        recorded_roles_both_ways(UM880, |base| {
+            fs::write(base.join("proc/net/route"), &ipv4).unwrap();
+            fs::write(base.join("proc/net/ipv6_route"), ipv6).unwrap();
+        })
+    }
+
+    fn nic_roles(roles: &Roles, addr: &str) -> Vec<Role> {
+        roles
+            .get(&addr.parse().unwrap())
+            .into_iter()
+            .flatten()
+            .filter(|r| matches!(r.role, HostRole::DefaultRouteNic | HostRole::HostNetworkNic))
+            .cloned()
+            .collect()
+    }
+
+    /// One line of `/proc/net/ipv6_route`.
+    fn route6(dest: &str, len: u8, flags: u32, iface: &str) -> String {
+        format!(
+            "{dest} {len:02x} 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 {flags:08x} {iface:>8}\n"
+        )
+    }
+
+    #[test]
+    fn an_address_without_a_default_route_makes_its_nic_a_host_network_nic() {
+        // The isolated LAN: the host's only address, 192.168.1.20/24, on lanbr over enp2s0.
+        let (roles, problems) = um880_routes(LANBR_NET, "");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            nic_roles(&roles, "02:00.0"),
+            [Role {
+                role: HostRole::HostNetworkNic,
+                detail: "enp2s0 under lanbr (192.168.1.0/24)".into(),
+            }]
+        );
+        assert!(HostRole::HostNetworkNic.is_critical());
+        // With the default route back it is the default-route NIC, as recorded, and only that.
+        let default = "lanbr\t00000000\t0101A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        let (roles, _) = um880_routes(&format!("{default}{LANBR_NET}"), "");
+        assert_eq!(
+            nic_roles(&roles, "02:00.0"),
+            [Role {
+                role: HostRole::DefaultRouteNic,
+                detail: "enp2s0, port of lanbr, carries the default route".into(),
+            }]
+        );
+    }
+
+    /// A second bridge, `vmbr1` over enp3s0 (03:00.0), for VMs only unless given routes.
+    fn with_vmbr1(base: &Path) {
+        let dev = base.join("sys/devices/virtual/net/vmbr1");
+        fs::create_dir_all(dev.join("brif")).unwrap();
+        fs::write(dev.join("brif/enp3s0"), "").unwrap();
+        symlink(
+            "../../../pci0000:00/0000:00:02.2/0000:03:00.0/net/enp3s0",
+            dev.join("lower_enp3s0"),
+        )
+        .unwrap();
+        symlink(
+            "../../devices/virtual/net/vmbr1",
+            base.join("sys/class/net/vmbr1"),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_bridge_without_an_address_leaves_its_ports_to_vms() {
+        let vm_only = |base: &Path| {
+            with_vmbr1(base);
+            fs::write(
+                base.join("proc/net/route"),
+                format!("{ROUTE_HEADER}{LANBR_NET}"),
+            )
+            .unwrap();
+            // Link-local and multicast routes every interface that is up has, IPv4 and IPv6.
+            fs::write(
+                base.join("proc/net/ipv6_route"),
+                route6("fe800000000000000000000000000000", 64, 0x0001, "vmbr1")
+                    + &route6("ff000000000000000000000000000000", 8, 0x0001, "vmbr1"),
+            )
+            .unwrap();
+        };
+        let (roles, problems) = recorded_roles_both_ways(UM880, vm_only);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(nic_roles(&roles, "03:00.0"), []);
+        assert_eq!(nic_roles(&roles, "02:00.0").len(), 1);
+        // Given an address, the same bridge carries the host's traffic.
+        let (roles, _) = recorded_roles_both_ways(UM880, |base| {
+            vm_only(base);
+            let vmbr1 = "vmbr1\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+            fs::write(
+                base.join("proc/net/route"),
+                format!("{ROUTE_HEADER}{LANBR_NET}{vmbr1}"),
+            )
+            .unwrap();
+        });
+        assert_eq!(
+            nic_roles(&roles, "03:00.0"),
+            [Role {
+                role: HostRole::HostNetworkNic,
+                detail: "enp3s0 under vmbr1 (10.0.0.0/16)".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn a_global_ipv6_route_protects_its_nic_and_link_local_ones_do_not() {
+        let link_local = route6("fe800000000000000000000000000000", 64, 0x0001, "lanbr")
+            + &route6("fe800000000000000000000000000014", 128, 0x80200001, "lanbr")
+            + &route6("ff000000000000000000000000000000", 8, 0x0001, "lanbr")
+            + &route6("00000000000000000000000000000001", 128, 0x80200001, "lo")
+            + &route6("00000000000000000000000000000000", 0, 0x00200200, "lo");
+        let ipv4_link_local = "lanbr\t0000FEA9\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+        let (roles, problems) = um880_routes(ipv4_link_local, &link_local);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(nic_roles(&roles, "02:00.0"), []);
+
+        let global = link_local.clone()
+            + &route6("20010db8000100000000000000000000", 64, 0x0001, "lanbr")
+            + &route6("20010db8000100000000000000000014", 128, 0x80200001, "lanbr");
+        let (roles, _) = um880_routes("", &global);
+        assert_eq!(
+            nic_roles(&roles, "02:00.0"),
+            [Role {
+                role: HostRole::HostNetworkNic,
+                detail: "enp2s0 under lanbr (2001:db8:1::/64)".into(),
+            }]
+        );
+        // Only the address's own route, as in the local table: it still counts.
+        let (roles, _) = um880_routes(
+            "",
+            &route6("20010db8000100000000000000000014", 128, 0x80200001, "lanbr"),
+        );
+        assert_eq!(
+            nic_roles(&roles, "02:00.0")[0].detail,
+            "enp2s0 under lanbr (2001:db8:1::14/128)"
+        );
+        // An IPv6 default route makes it the default-route NIC.
+        let (roles, _) = um880_routes(
+            "",
+            &(global + &route6("00000000000000000000000000000000", 0, 0x0003, "lanbr")),
+        );
+        assert_eq!(
+            nic_roles(&roles, "02:00.0")[0].role,
+            HostRole::DefaultRouteNic
         );
     }
 }

@@ -30,6 +30,11 @@ pub struct Assessment {
 
 /// Checks assigning `requested` to VMs. `accepted` lists functions whose loss the user accepted
 /// explicitly (`--force-collateral`); nothing else silences a harm.
+///
+/// A requested bridge is [`Error::RequestedBridge`], whatever is accepted: vfio-pci refuses every
+/// function whose header type is not normal (`vfio_pci_probe`: `-EINVAL`), a VM cannot use a
+/// bridge, and binding its id would only take the port from pcieport. The error names the
+/// functions behind it, which are what can be requested instead.
 pub fn assess(
     host: &Host,
     requested: &[PciAddress],
@@ -40,6 +45,17 @@ pub fn assess(
         let device = host
             .device(addr)
             .ok_or(Error::UnknownDevice { address: addr })?;
+        if device.is_bridge() {
+            return Err(Error::RequestedBridge {
+                address: addr,
+                name: format!(
+                    "{} {}",
+                    device.vendor_name().unwrap_or("unknown vendor"),
+                    device.device_name().unwrap_or("unknown device")
+                ),
+                behind: host.behind(addr),
+            });
+        }
         let collateral = host.collateral(device)?;
         let mut check = |address: PciAddress| {
             // The other functions of the requested device's own slot behind a bridge are the
