@@ -375,11 +375,11 @@ fn notes_group(f: &Facts<'_>, n: &mut Notes) {
         .filter(|m| m.roles.iter().any(|r| r != "boot-vga"))
         .map(|m| m.address.as_str())
         .collect();
-    if dev
-        .group_members
-        .iter()
-        .any(|m| m.roles.iter().any(|r| r == "default-route-nic"))
-    {
+    if dev.group_members.iter().any(|m| {
+        m.roles
+            .iter()
+            .any(|r| r == "default-route-nic" || r == "host-network-nic")
+    }) {
         n.explain.push(
             "Binding that group to vfio-pci takes the host's network away with it.".to_string(),
         );

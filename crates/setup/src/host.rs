@@ -63,7 +63,10 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<Host
     if host.groups.is_empty() {
         return Err(Error::IommuOff);
     }
-    let assessment = assess(host, &req.devices, &req.force_collateral)?;
+    let assessment = match assess(host, &req.devices, &req.force_collateral) {
+        Ok(a) => a,
+        Err(e) => return Ok(Err(Refusal::of_bridge(e)?)),
+    };
     if !assessment.harms.is_empty() {
         return Ok(Err(Refusal::of_assessment(host, &assessment)));
     }

@@ -45,6 +45,26 @@ impl std::fmt::Display for Refusal {
 }
 
 impl Refusal {
+    /// The refusal of a requested PCI bridge ([`vfiokit_iommu::Error::RequestedBridge`]), with
+    /// the devices behind it as the alternatives; any other error of `assess` stays an error.
+    pub(crate) fn of_bridge(
+        e: vfiokit_iommu::Error,
+    ) -> std::result::Result<Refusal, vfiokit_iommu::Error> {
+        match e {
+            vfiokit_iommu::Error::RequestedBridge { ref behind, .. } => Ok(Refusal {
+                message: format!("refused: {e}\n"),
+                harms: Vec::new(),
+                alternatives: behind
+                    .iter()
+                    .map(|a| format!("request {a}, behind the bridge"))
+                    .collect(),
+                force_collateral: Vec::new(),
+                in_use: Vec::new(),
+            }),
+            other => Err(other),
+        }
+    }
+
     /// A refusal with only a message (no device harmed, e.g. a ROM the firmware would not load).
     pub fn plain(message: String) -> Refusal {
         Refusal {
@@ -199,7 +219,7 @@ fn alternatives(host: &Host, a: &Assessment) -> Vec<String> {
         }
         if d.class.base() == 0x02 {
             out.push(format!(
-                "give the VM a bridged virtual NIC (virtio on vmbr0) instead of {req}"
+                "give the VM a virtual NIC (virtio) on the host's bridge over this network (Proxmox's vmbr0 by default) instead of {req}"
             ));
         }
     }

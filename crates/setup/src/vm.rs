@@ -370,7 +370,10 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
         if host.groups.is_empty() {
             return Err(Error::IommuOff);
         }
-        let a = assess(host, &pci, &[])?;
+        let a = match assess(host, &pci, &[]) {
+            Ok(a) => a,
+            Err(e) => return Ok(Err(Refusal::of_bridge(e)?)),
+        };
         if !a.harms.is_empty() {
             let mut msg = String::from(
                 "refused: giving these devices to the VM takes functions the host needs:\n",
