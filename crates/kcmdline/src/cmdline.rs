@@ -132,7 +132,7 @@ pub(crate) fn render_param(key: &str, value: Option<&str>) -> String {
 /// [`get`]: Cmdline::get
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cmdline {
-    words: Words,
+    pub(crate) words: Words,
 }
 
 impl Cmdline {

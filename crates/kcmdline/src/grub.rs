@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use vfiokit_sysfs::SysRoot;
 
 use crate::{
-    Cmdline, DropIn, Error, Line, Problem, append_line, read_opt, render_lines, split_lines,
+    Cmdline, DropIn, Error, Line, Problem, Words, append_line, read_opt, render_lines, split_lines,
 };
 
 /// Parameters for normal boot entries (not the recovery ones).
@@ -263,18 +263,9 @@ impl GrubDefault {
                     content,
                     quote,
                 },
-            )) => {
-                let line = &self.lines[i].text;
-                if line[content.0..content.1] == text {
-                    return Ok(false);
-                }
-                let Some(value) = encode(&text, quote) else {
-                    return Err(cannot(self, i + 1));
-                };
-                let new = format!("{}{}{}", &line[..word.0], value, &line[word.1..]);
-                self.lines[i].text = new;
-                Ok(true)
-            }
+            )) => self
+                .replace_value(i, word, content, quote, &text)
+                .ok_or_else(|| cannot(self, i + 1)),
             None => {
                 let Some(value) = encode(&text, Quote::Double) else {
                     return Err(cannot(self, self.lines.len() + 1));
@@ -283,6 +274,76 @@ impl GrubDefault {
                 Ok(true)
             }
         }
+    }
+
+    /// Writes `text` as the value of the assignment on line index `i` (already analysed), in
+    /// the line's quoting when possible. `Some(changed)`, or `None` when it cannot be quoted.
+    fn replace_value(
+        &mut self,
+        i: usize,
+        word: (usize, usize),
+        content: (usize, usize),
+        quote: Quote,
+        text: &str,
+    ) -> Option<bool> {
+        let line = &self.lines[i].text;
+        if line[content.0..content.1] == *text {
+            return Some(false);
+        }
+        let value = encode(text, quote)?;
+        let new = format!("{}{}{}", &line[..word.0], value, &line[word.1..]);
+        self.lines[i].text = new;
+        Some(true)
+    }
+
+    /// Every line assigning `name`, in order (index, analysis).
+    fn all(&self, name: &str) -> Vec<(usize, Assign)> {
+        self.lines
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| analyze(&l.text, name).map(|a| (i, a)))
+            .collect()
+    }
+
+    /// The value of the assignment of `name` on line index `i`, as the shell reads it: its
+    /// words, and the index of the word that expands the variable's previous value (`$NAME`,
+    /// `${NAME}`; not inside single quotes). Any other expansion is an error.
+    fn segment(&self, i: usize, name: &str) -> Result<Segment, Error> {
+        let Some(Assign::Plain { content, quote, .. }) = analyze(&self.lines[i].text, name) else {
+            return Err(self.err(i + 1, format!("{name}: not a plain assignment")));
+        };
+        let words = Words::parse(
+            &self.lines[i].text[content.0..content.1],
+            true,
+            crate::cmdline::is_blank,
+        );
+        let mut expands = None;
+        if quote != Quote::Single {
+            let refs = [format!("${name}"), format!("${{{name}}}")];
+            for (n, (_, w)) in words.items.iter().enumerate() {
+                if refs.contains(w) {
+                    if expands.is_some() {
+                        return Err(self.err(
+                            i + 1,
+                            format!("{name}: the value refers to itself more than once"),
+                        ));
+                    }
+                    expands = Some(n);
+                } else if w.contains('$') {
+                    return Err(self.err(
+                        i + 1,
+                        format!(
+                            "{name}: `{w}` expands a shell variable, which vfiokit does not evaluate"
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Segment {
+            line: i,
+            words,
+            expands,
+        })
     }
 
     /// [`GrubDefault::set_cmdline`] for `GRUB_CMDLINE_LINUX_DEFAULT`.
@@ -349,6 +410,394 @@ impl GrubDefault {
             }
         }
         out
+    }
+}
+
+/// One assignment of a command-line variable that makes part of its value: the line, its words,
+/// and which word (if any) expands the value the variable had before (`"$NAME iommu=pt"`).
+#[derive(Debug, Clone)]
+struct Segment {
+    line: usize,
+    words: Words,
+    expands: Option<usize>,
+}
+
+/// A segment with the file it is in.
+#[derive(Debug, Clone)]
+struct Source {
+    file: usize,
+    seg: Segment,
+}
+
+/// Where a word of the new value goes, relative to the words of one segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchor {
+    Before(usize),
+    After(usize),
+    End,
+}
+
+/// What `update-grub` reads: `/etc/default/grub`, then every `/etc/default/grub.d/*.cfg` in name
+/// order, all sourced by one shell. The command line of a variable is its value after the last
+/// file: a drop-in that assigns it overrides `/etc/default/grub`, and a drop-in that extends it
+/// (`GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT splash"`) adds its words to the value
+/// of the files before.
+///
+/// Reads ([`GrubConfig::cmdline`]) evaluate that chain. An edit ([`GrubConfig::edit_cmdline`])
+/// sees the whole value and writes each change where it belongs: a word that is removed or
+/// rewritten in the assignment that holds it, a new word at the end of the *base* — the last
+/// assignment that does not extend the variable (the first extending one when every assignment
+/// extends) — so that drop-ins that only add words keep them unchanged. An assignment this crate
+/// does not understand in that chain, or a value that expands another variable, is an
+/// [`Error::Unsupported`] naming its file and line, never a guess.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrubConfig {
+    files: Vec<GrubDefault>,
+}
+
+impl GrubConfig {
+    /// The files in the order `update-grub` sources them: `/etc/default/grub` first.
+    pub fn new(files: Vec<GrubDefault>) -> GrubConfig {
+        GrubConfig { files }
+    }
+
+    /// Reads `/etc/default/grub` (empty when missing) and its drop-ins.
+    pub fn load(root: &SysRoot) -> Result<GrubConfig, Error> {
+        let main = GrubDefault::load(root)?
+            .unwrap_or_else(|| GrubDefault::default().with_path(root.etc("default/grub")));
+        let mut files = vec![main];
+        files.extend(GrubDefault::load_dir(root)?.into_iter().map(|d| d.doc));
+        Ok(GrubConfig { files })
+    }
+
+    /// The files, in sourcing order.
+    pub fn files(&self) -> &[GrubDefault] {
+        &self.files
+    }
+
+    /// The assignments that make the value of `name` (outermost last), or `None` when no file
+    /// assigns it.
+    fn chain(&self, name: &str) -> Result<Option<Vec<Source>>, Error> {
+        let all: Vec<(usize, usize, Assign)> = self
+            .files
+            .iter()
+            .enumerate()
+            .flat_map(|(f, d)| d.all(name).into_iter().map(move |(i, a)| (f, i, a)))
+            .collect();
+        if all.is_empty() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for (file, line, assign) in all.into_iter().rev() {
+            if let Assign::Opaque(why) = assign {
+                return Err(self.files[file].err(line + 1, format!("{name}: {why}")));
+            }
+            let seg = self.files[file].segment(line, name)?;
+            let base = seg.expands.is_none();
+            out.push(Source { file, seg });
+            if base {
+                break;
+            }
+        }
+        out.reverse();
+        Ok(Some(out))
+    }
+
+    /// The words of the value in order, each with its source and its index there.
+    fn compose(chain: &[Source]) -> Vec<(usize, usize)> {
+        let mut flat: Vec<(usize, usize)> = Vec::new();
+        for (s, src) in chain.iter().enumerate() {
+            let items = src.seg.words.items.len();
+            match src.seg.expands {
+                None => flat = (0..items).map(|w| (s, w)).collect(),
+                Some(at) => {
+                    let mut next: Vec<(usize, usize)> = (0..at).map(|w| (s, w)).collect();
+                    next.append(&mut flat);
+                    next.extend((at + 1..items).map(|w| (s, w)));
+                    flat = next;
+                }
+            }
+        }
+        flat
+    }
+
+    fn word(chain: &[Source], (s, w): (usize, usize)) -> &str {
+        &chain[s].seg.words.items[w].1
+    }
+
+    /// The value of `name` once every file is sourced; `None` when no file assigns it.
+    pub fn cmdline(&self, name: &str) -> Result<Option<Cmdline>, Error> {
+        let Some(chain) = self.chain(name)? else {
+            return Ok(None);
+        };
+        if let [one] = chain.as_slice()
+            && one.seg.expands.is_none()
+        {
+            // One plain assignment: its text as written.
+            return Ok(Some(Cmdline {
+                words: one.seg.words.clone(),
+            }));
+        }
+        let words: Vec<&str> = Self::compose(&chain)
+            .into_iter()
+            .map(|at| Self::word(&chain, at))
+            .collect();
+        Ok(Some(Cmdline::parse(&words.join(" "))))
+    }
+
+    /// `GRUB_CMDLINE_LINUX_DEFAULT` after every file.
+    pub fn cmdline_linux_default(&self) -> Result<Option<Cmdline>, Error> {
+        self.cmdline(GRUB_CMDLINE_LINUX_DEFAULT)
+    }
+
+    /// `GRUB_CMDLINE_LINUX` after every file.
+    pub fn cmdline_linux(&self) -> Result<Option<Cmdline>, Error> {
+        self.cmdline(GRUB_CMDLINE_LINUX)
+    }
+
+    /// The assignments that make the value of `name`, as `(file index, 1-based line)`: the base
+    /// first (the one [`GrubConfig::edit_cmdline`] adds words to), then the ones extending it.
+    /// Empty when no file assigns it.
+    pub fn sources(&self, name: &str) -> Result<Vec<(usize, usize)>, Error> {
+        Ok(self
+            .chain(name)?
+            .unwrap_or_default()
+            .iter()
+            .map(|s| (s.file, s.seg.line + 1))
+            .collect())
+    }
+
+    /// Edits the value of `name` through `f`, which sees the whole value (an empty command line
+    /// when no file assigns it), and writes the change into the files as the type's
+    /// documentation says; a variable assigned nowhere gets a new line in the first file (when
+    /// `f` leaves it non-empty). Returns the indices of the files whose text changed. On error
+    /// nothing changes.
+    pub fn edit_cmdline(
+        &mut self,
+        name: &str,
+        f: impl FnOnce(&mut Cmdline),
+    ) -> Result<Vec<usize>, Error> {
+        if self.files.is_empty() {
+            self.files.push(GrubDefault::default());
+        }
+        let chain = self.chain(name)?.unwrap_or_default();
+        let flat = Self::compose(&chain);
+        let old: Vec<&str> = flat.iter().map(|&at| Self::word(&chain, at)).collect();
+        let last = chain.last().map_or((0, 0), |s| (s.file, s.seg.line + 1));
+        let refuse =
+            |this: &Self, why: String| this.files[last.0].err(last.1, format!("{name}: {why}"));
+        let mut c = self.cmdline(name)?.unwrap_or_default();
+        if c.words
+            .items
+            .iter()
+            .map(|(_, w)| w.as_str())
+            .ne(old.iter().copied())
+        {
+            return Err(refuse(
+                self,
+                "a quote spans the words of several assignments; edit the files by hand".into(),
+            ));
+        }
+        f(&mut c);
+        let new: Vec<&str> = c.words.items.iter().map(|(_, w)| w.as_str()).collect();
+        if new == old {
+            return Ok(Vec::new());
+        }
+        if let Some(w) = new.iter().find(|w| w.contains('$') && !old.contains(w)) {
+            return Err(refuse(
+                self,
+                format!("cannot write `{w}`: the shell would expand its `$`"),
+            ));
+        }
+        let whole = match chain.as_slice() {
+            // Assigned nowhere: a new line in the first file.
+            [] => Some(0),
+            // One plain assignment, the last of all: written as a whole, blanks kept.
+            [one] if one.seg.expands.is_none() => Some(one.file),
+            _ => None,
+        };
+        if let Some(file) = whole {
+            return Ok(match self.files[file].set_cmdline(name, &c)? {
+                true => vec![file],
+                false => Vec::new(),
+            });
+        }
+        // Where each word of the new value goes.
+        let mut deleted = vec![Vec::new(); chain.len()];
+        let mut inserts: Vec<Vec<(Anchor, String)>> = vec![Vec::new(); chain.len()];
+        let ops = align(&old, &new);
+        let mut prev: Option<(usize, usize)> = None;
+        let mut after_delete = false;
+        for (k, op) in ops.iter().enumerate() {
+            match *op {
+                Op::Keep(i) => {
+                    prev = Some(flat[i]);
+                    after_delete = false;
+                }
+                Op::Delete(i) => {
+                    deleted[flat[i].0].push(flat[i].1);
+                    prev = Some(flat[i]);
+                    after_delete = true;
+                }
+                Op::Insert(j) => {
+                    let word = new[j].to_string();
+                    let trailing = !ops[k..].iter().any(|o| !matches!(o, Op::Insert(_)));
+                    let (s, anchor) = match prev {
+                        // A new word: at the end of the base.
+                        _ if trailing && !after_delete => (0, Anchor::End),
+                        // In place of, or after, the word before it.
+                        Some((s, w)) => (s, Anchor::After(w)),
+                        None => {
+                            let next = ops[k..].iter().find_map(|o| match *o {
+                                Op::Keep(i) | Op::Delete(i) => Some(flat[i]),
+                                Op::Insert(_) => None,
+                            });
+                            match next {
+                                Some((s, w)) => (s, Anchor::Before(w)),
+                                None => (0, Anchor::End),
+                            }
+                        }
+                    };
+                    inserts[s].push((anchor, word));
+                }
+            }
+        }
+        let saved = self.files.clone();
+        let mut changed = Vec::new();
+        for (s, src) in chain.iter().enumerate() {
+            if deleted[s].is_empty() && inserts[s].is_empty() {
+                continue;
+            }
+            let words = rebuild(&src.seg.words, &deleted[s], &inserts[s]);
+            let doc = &mut self.files[src.file];
+            let line = src.seg.line;
+            let Some(Assign::Plain {
+                word,
+                content,
+                quote,
+            }) = analyze(&doc.lines[line].text, name)
+            else {
+                continue;
+            };
+            match doc.replace_value(line, word, content, quote, &words.render()) {
+                Some(true) => changed.push(src.file),
+                Some(false) => {}
+                None => {
+                    let e = doc.err(
+                        line + 1,
+                        format!("{name}: cannot quote {:?}", words.render()),
+                    );
+                    self.files = saved;
+                    return Err(e);
+                }
+            }
+        }
+        // The files must now give the value `f` asked for (new words may sit earlier).
+        let mut want: Vec<&str> = new.clone();
+        want.sort_unstable();
+        let got = self.cmdline(name);
+        let ok = matches!(&got, Ok(Some(g)) if {
+            let mut have: Vec<&str> = g.words.items.iter().map(|(_, w)| w.as_str()).collect();
+            have.sort_unstable();
+            have == want
+        });
+        if !ok {
+            self.files = saved;
+            return Err(refuse(
+                self,
+                "the change cannot be written into the assignments that make the value; edit the files by hand".into(),
+            ));
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        Ok(changed)
+    }
+
+    /// [`GrubConfig::edit_cmdline`] for `GRUB_CMDLINE_LINUX_DEFAULT`.
+    pub fn edit_cmdline_linux_default(
+        &mut self,
+        f: impl FnOnce(&mut Cmdline),
+    ) -> Result<Vec<usize>, Error> {
+        self.edit_cmdline(GRUB_CMDLINE_LINUX_DEFAULT, f)
+    }
+}
+
+/// One step from the old words to the new.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Keep(usize),
+    Delete(usize),
+    Insert(usize),
+}
+
+/// The longest common subsequence of two word lists, as steps (deletions before insertions at
+/// the same place, so a rewritten word is a deletion followed by its new text).
+fn align(old: &[&str], new: &[&str]) -> Vec<Op> {
+    let (n, m) = (old.len(), new.len());
+    let mut len = vec![vec![0usize; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            len[i][j] = if old[i] == new[j] {
+                len[i + 1][j + 1] + 1
+            } else {
+                len[i + 1][j].max(len[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut ops = Vec::new();
+    while i < n || j < m {
+        if i < n && j < m && old[i] == new[j] {
+            ops.push(Op::Keep(i));
+            i += 1;
+            j += 1;
+        } else if i < n && (j == m || len[i + 1][j] >= len[i][j + 1]) {
+            ops.push(Op::Delete(i));
+            i += 1;
+        } else {
+            ops.push(Op::Insert(j));
+            j += 1;
+        }
+    }
+    ops
+}
+
+/// A segment's words without `deleted` and with `inserts`, blanks kept where words stay.
+fn rebuild(words: &Words, deleted: &[usize], inserts: &[(Anchor, String)]) -> Words {
+    let at = |a: Anchor| {
+        inserts
+            .iter()
+            .filter(move |(x, _)| *x == a)
+            .map(|(_, w)| (" ".to_string(), w.clone()))
+    };
+    let mut items = Vec::new();
+    for (i, item) in words.items.iter().enumerate() {
+        items.extend(at(Anchor::Before(i)));
+        let mut after: Vec<(String, String)> = at(Anchor::After(i)).collect();
+        if !deleted.contains(&i) {
+            items.push(item.clone());
+        } else if let Some(first) = after.first_mut() {
+            // A rewritten word keeps the blanks before it.
+            first.0 = item.0.clone();
+        }
+        items.append(&mut after);
+    }
+    items.extend(at(Anchor::End));
+    let lead = words
+        .items
+        .first()
+        .map(|(s, _)| s.clone())
+        .unwrap_or_default();
+    for (k, (sep, _)) in items.iter_mut().enumerate() {
+        if k == 0 {
+            *sep = lead.clone();
+        } else if sep.is_empty() {
+            *sep = " ".to_string();
+        }
+    }
+    Words {
+        items,
+        trailing: words.trailing.clone(),
     }
 }
 
@@ -462,6 +911,171 @@ mod tests {
         let mut g = GrubDefault::parse("GRUB_CMDLINE_LINUX_DEFAULT=\"a\"\n");
         assert!(g.set_cmdline_linux_default(&c).unwrap());
         assert_eq!(g.render(), "GRUB_CMDLINE_LINUX_DEFAULT='foo=\"x y\"'\n");
+    }
+
+    fn config(files: &[(&str, &str)]) -> GrubConfig {
+        GrubConfig::new(
+            files
+                .iter()
+                .map(|(p, t)| GrubDefault::parse(t).with_path(p))
+                .collect(),
+        )
+    }
+
+    fn texts(g: &GrubConfig) -> Vec<String> {
+        g.files().iter().map(GrubDefault::render).collect()
+    }
+
+    fn value(g: &GrubConfig) -> String {
+        g.cmdline_linux_default().unwrap().unwrap().render()
+    }
+
+    #[test]
+    fn a_drop_in_that_assigns_decides_and_is_edited() {
+        let mut g = config(&[
+            ("grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"),
+            ("grub.d/a.cfg", "GRUB_TIMEOUT=1\n"),
+            (
+                "grub.d/zz.cfg",
+                "GRUB_CMDLINE_LINUX_DEFAULT='quiet splash'\n",
+            ),
+        ]);
+        assert_eq!(value(&g), "quiet splash");
+        assert_eq!(g.sources(GRUB_CMDLINE_LINUX_DEFAULT).unwrap(), [(2, 1)]);
+        assert_eq!(g.edit_cmdline_linux_default(iommu).unwrap(), [2]);
+        assert_eq!(
+            texts(&g),
+            [
+                "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n",
+                "GRUB_TIMEOUT=1\n",
+                "GRUB_CMDLINE_LINUX_DEFAULT='quiet splash intel_iommu=on iommu=pt'\n"
+            ]
+        );
+        assert!(g.edit_cmdline_linux_default(iommu).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_drop_in_that_extends_keeps_its_words_and_new_ones_go_to_the_base() {
+        let main = "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n";
+        let ext =
+            "GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT init=/lib/sysvinit/init\"\n";
+        let mut g = config(&[("grub", main), ("grub.d/init-select.cfg", ext)]);
+        assert_eq!(value(&g), "quiet init=/lib/sysvinit/init");
+        assert_eq!(
+            g.sources(GRUB_CMDLINE_LINUX_DEFAULT).unwrap(),
+            [(0, 1), (1, 1)]
+        );
+        assert_eq!(g.edit_cmdline_linux_default(iommu).unwrap(), [0]);
+        assert_eq!(
+            texts(&g),
+            [
+                "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\n",
+                ext
+            ]
+        );
+        assert_eq!(
+            value(&g),
+            "quiet intel_iommu=on iommu=pt init=/lib/sysvinit/init"
+        );
+        assert!(g.edit_cmdline_linux_default(iommu).unwrap().is_empty());
+        // A word the drop-in holds is removed or rewritten there.
+        assert_eq!(
+            g.edit_cmdline_linux_default(|c| {
+                c.set("init", Some("/sbin/init"));
+            })
+            .unwrap(),
+            [1]
+        );
+        assert!(
+            texts(&g)[1].ends_with("_DEFAULT init=/sbin/init\"\n"),
+            "{:?}",
+            texts(&g)
+        );
+        assert_eq!(
+            g.edit_cmdline_linux_default(|c| {
+                c.remove("init");
+                c.remove("iommu");
+            })
+            .unwrap(),
+            [0, 1]
+        );
+        assert_eq!(
+            texts(&g),
+            [
+                "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on\"\n",
+                "GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT\"\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn extensions_in_one_file_and_without_a_base() {
+        let mut g = config(&[(
+            "grub",
+            "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"${GRUB_CMDLINE_LINUX_DEFAULT} splash\"\n",
+        )]);
+        assert_eq!(value(&g), "quiet splash");
+        assert_eq!(g.edit_cmdline_linux_default(iommu).unwrap(), [0]);
+        assert_eq!(
+            texts(&g),
+            [
+                "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet intel_iommu=on iommu=pt\"\nGRUB_CMDLINE_LINUX_DEFAULT=\"${GRUB_CMDLINE_LINUX_DEFAULT} splash\"\n"
+            ]
+        );
+        // Unset before its first assignment: the words go to the first one.
+        let mut g = config(&[
+            ("grub", "GRUB_TIMEOUT=5\n"),
+            (
+                "grub.d/x.cfg",
+                "GRUB_CMDLINE_LINUX_DEFAULT=$GRUB_CMDLINE_LINUX_DEFAULT\n",
+            ),
+        ]);
+        assert_eq!(value(&g), "");
+        assert_eq!(g.edit_cmdline_linux_default(iommu).unwrap(), [1]);
+        assert_eq!(
+            texts(&g)[1],
+            "GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT intel_iommu=on iommu=pt\"\n"
+        );
+        // Single quotes do not expand.
+        let g = config(&[
+            ("grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"),
+            (
+                "grub.d/x.cfg",
+                "GRUB_CMDLINE_LINUX_DEFAULT='$GRUB_CMDLINE_LINUX_DEFAULT'\n",
+            ),
+        ]);
+        assert_eq!(value(&g), "$GRUB_CMDLINE_LINUX_DEFAULT");
+    }
+
+    #[test]
+    fn what_cannot_be_evaluated_is_an_error_naming_the_file_and_line() {
+        for (ext, want) in [
+            (
+                "\nGRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX foo\"\n",
+                "grub.d/x.cfg:2: GRUB_CMDLINE_LINUX_DEFAULT: `$GRUB_CMDLINE_LINUX` expands a shell variable, which vfiokit does not evaluate",
+            ),
+            (
+                "[ -e /x ] && GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT x\"\n",
+                "grub.d/x.cfg:1: GRUB_CMDLINE_LINUX_DEFAULT: assigned by shell code that is not a plain NAME=value line",
+            ),
+        ] {
+            let mut g = config(&[
+                ("grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n"),
+                ("grub.d/x.cfg", ext),
+            ]);
+            assert_eq!(g.cmdline_linux_default().unwrap_err().to_string(), want);
+            assert_eq!(
+                g.edit_cmdline_linux_default(iommu).unwrap_err().to_string(),
+                want
+            );
+            assert_eq!(texts(&g)[1], ext);
+        }
+        // What a later plain assignment overrides does not matter.
+        let g = config(&[
+            ("grub", "GRUB_CMDLINE_LINUX_DEFAULT=\"$(cat /x)\"\n"),
+            ("grub.d/x.cfg", "GRUB_CMDLINE_LINUX_DEFAULT=quiet\n"),
+        ]);
+        assert_eq!(value(&g), "quiet");
     }
 
     #[test]

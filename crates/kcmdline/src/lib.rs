@@ -60,7 +60,7 @@ mod modules;
 
 pub use boot::{BootLoader, UPDATE_INITRAMFS};
 pub use cmdline::{Cmdline, Param, same_module, same_param};
-pub use grub::{GRUB_CMDLINE_LINUX, GRUB_CMDLINE_LINUX_DEFAULT, GrubDefault};
+pub use grub::{GRUB_CMDLINE_LINUX, GRUB_CMDLINE_LINUX_DEFAULT, GrubConfig, GrubDefault};
 pub use kernel::KernelCmdlineFile;
 pub use modprobe::{Directive, Found, ModprobeConf, ModprobeDir, Softdep};
 pub use modules::ModulesFile;

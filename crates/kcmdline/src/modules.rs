@@ -79,6 +79,14 @@ impl ModulesFile {
         self.modules().iter().any(|m| same_module(m, name))
     }
 
+    /// The 1-based number of the first line listing `name` (`-` and `_` are equal).
+    pub fn line_of(&self, name: &str) -> Option<usize> {
+        self.lines
+            .iter()
+            .position(|l| entry(&l.text).is_some_and(|(m, _)| same_module(m, name)))
+            .map(|i| i + 1)
+    }
+
     /// Appends `name` on a line of its own unless it is listed. Returns whether the text changed
     /// (`false` too for a name that is not a module name: empty, blanks, `#`).
     pub fn add(&mut self, name: &str) -> bool {
@@ -129,6 +137,8 @@ mod tests {
         let mut m = ModulesFile::parse("# comment\n; other\n\nvfio\nvfio-pci");
         assert_eq!(m.modules(), ["vfio", "vfio-pci"]);
         assert!(m.contains("vfio_pci"));
+        assert_eq!(m.line_of("vfio_pci"), Some(5));
+        assert_eq!(m.line_of("vfio_iommu_type1"), None);
         assert!(!m.add("vfio_pci"));
         assert!(m.add("vfio_iommu_type1"));
         assert!(!m.add("vfio_iommu_type1"));

@@ -2,7 +2,9 @@
 //! idempotent (a second run, on the same value or on the re-parsed text, changes nothing).
 
 use proptest::prelude::*;
-use vfiokit_kcmdline::{Cmdline, GrubDefault, KernelCmdlineFile, ModprobeConf, ModulesFile};
+use vfiokit_kcmdline::{
+    Cmdline, GrubConfig, GrubDefault, KernelCmdlineFile, ModprobeConf, ModulesFile,
+};
 
 /// Text made of the characters the parsers care about, so the interesting cases come up often.
 fn texty() -> impl Strategy<Value = String> {
@@ -31,6 +33,27 @@ fn value() -> impl Strategy<Value = Option<String>> {
         Just("a b".to_string()),
         "[a-c ,\"\\\\$'\n-]{0,4}",
     ])
+}
+
+/// A GRUB defaults file: arbitrary text, or lines that assign and extend the command line.
+fn grub_file() -> impl Strategy<Value = String> {
+    let line = prop_oneof![
+        Just("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"".to_string()),
+        Just("GRUB_CMDLINE_LINUX_DEFAULT=\"$GRUB_CMDLINE_LINUX_DEFAULT iommu=pt  a\"".to_string()),
+        Just(
+            "GRUB_CMDLINE_LINUX_DEFAULT=\"intel_iommu=off ${GRUB_CMDLINE_LINUX_DEFAULT}\""
+                .to_string()
+        ),
+        Just("GRUB_CMDLINE_LINUX_DEFAULT=$GRUB_CMDLINE_LINUX_DEFAULT".to_string()),
+        Just("GRUB_CMDLINE_LINUX_DEFAULT='b a'".to_string()),
+        Just("GRUB_CMDLINE_LINUX_DEFAULT=".to_string()),
+        Just("GRUB_TIMEOUT=5".to_string()),
+        texty(),
+    ];
+    prop_oneof![
+        texty(),
+        proptest::collection::vec(line, 0..4).prop_map(|l| l.join("\n")),
+    ]
 }
 
 /// `edit` twice on the same document, then once more on the re-parsed text: only the first may
@@ -102,6 +125,37 @@ proptest! {
         }
         let add = |g: &mut GrubDefault| g.edit_cmdline_linux_default(|c| { c.add_list_item("pcie_acs_override", "id:8086:a348"); }).unwrap_or(false);
         idempotent(&s, GrubDefault::parse, GrubDefault::render, add, false)?;
+    }
+
+    #[test]
+    fn grub_config_edits_are_idempotent_or_change_nothing(a in grub_file(), b in grub_file(), k in key(), v in value()) {
+        let v = v.as_deref();
+        let parse = |(a, b): (&str, &str)| GrubConfig::new(vec![GrubDefault::parse(a), GrubDefault::parse(b)]);
+        let texts = |g: &GrubConfig| g.files().iter().map(GrubDefault::render).collect::<Vec<_>>();
+        for op in 0..2 {
+            let edit = |g: &mut GrubConfig| g.edit_cmdline_linux_default(|c| {
+                if op == 0 { c.set(&k, v); } else { c.remove(&k); }
+            });
+            let mut g = parse((&a, &b));
+            match edit(&mut g) {
+                Err(_) => prop_assert_eq!(texts(&g), vec![a.clone(), b.clone()]),
+                Ok(changed) => {
+                    for (i, t) in texts(&g).iter().enumerate() {
+                        prop_assert_eq!(changed.contains(&i), *t != [&a, &b][i].as_str());
+                    }
+                    // The value the files now give is what the edit asked for.
+                    let mut want = parse((&a, &b)).cmdline_linux_default().unwrap().unwrap_or_default();
+                    if op == 0 { want.set(&k, v); } else { want.remove(&k); }
+                    let got = g.cmdline_linux_default().unwrap().unwrap_or_default();
+                    prop_assert_eq!(got.get(&k), want.get(&k));
+                    prop_assert!(edit(&mut g).unwrap().is_empty());
+                    let t = texts(&g);
+                    let mut again = parse((&t[0], &t[1]));
+                    prop_assert!(edit(&mut again).unwrap().is_empty());
+                    prop_assert_eq!(texts(&again), t);
+                }
+            }
+        }
     }
 
     #[test]

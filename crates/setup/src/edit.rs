@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use vfiokit_kcmdline::{
-    BootLoader, Cmdline, GrubDefault, KernelCmdlineFile, ModprobeConf, ModulesFile,
+    BootLoader, Cmdline, GRUB_CMDLINE_LINUX_DEFAULT, GrubConfig, KernelCmdlineFile, ModprobeConf,
+    ModulesFile,
 };
 use vfiokit_plan::Plan;
 
@@ -20,15 +21,24 @@ struct Doc<T> {
 }
 
 enum BootDoc {
-    Grub(GrubDefault),
+    /// `etc/default/grub` and its drop-ins, in the order of [`Boot::files`].
+    Grub(GrubConfig),
     Kernel(KernelCmdlineFile),
+}
+
+/// The boot loader's command line: its files (path, old text, reasons; one for
+/// `etc/kernel/cmdline`, `etc/default/grub` and then its drop-ins for GRUB) and the document.
+struct Boot {
+    files: Vec<(PathBuf, String, Vec<String>)>,
+    doc: BootDoc,
 }
 
 /// The files `setup-host` and `verify --fix` own, loaded on first use.
 pub(crate) struct Docs<'a> {
     facts: &'a HostFacts,
-    boot: Option<Doc<BootDoc>>,
+    boot: Option<Boot>,
     modules: Option<Doc<ModulesFile>>,
+    modules_load: BTreeMap<PathBuf, Doc<ModulesFile>>,
     modprobe: BTreeMap<PathBuf, Doc<ModprobeConf>>,
     sysfs: BTreeMap<PathBuf, Doc<crate::share::SysfsConf>>,
     /// Notes for the plan (parser problems, decisions).
@@ -57,58 +67,96 @@ impl<'a> Docs<'a> {
             facts,
             boot: None,
             modules: None,
+            modules_load: BTreeMap::new(),
             modprobe: BTreeMap::new(),
             sysfs: BTreeMap::new(),
             notes: Vec::new(),
         }
     }
 
-    /// Edits the boot loader's command line; `why` is pushed for each change `f` reports.
+    /// Edits the boot loader's command line; `why` is pushed for each change `f` reports. On a
+    /// GRUB host `f` sees `GRUB_CMDLINE_LINUX_DEFAULT` as `update-grub` does, after
+    /// `etc/default/grub.d/*.cfg`, and each change goes to the file whose assignment decides it
+    /// ([`GrubConfig::edit_cmdline`]), with the reasons of the changes made there.
     pub fn cmdline(&mut self, f: impl FnOnce(&mut Cmdline, &mut Vec<String>)) -> Result<()> {
         if self.boot.is_none() {
-            let file = match (&self.facts.boot_loader, &self.facts.boot_cmdline) {
-                (BootLoader::Unknown { reason }, _) => {
-                    return Err(Error::NoBootLoader(reason.clone()));
-                }
-                (_, Some(file)) => file,
-                (_, None) => return Err(Error::NoBootLoader("no command line file".into())),
-            };
-            let old = file.get()?.ok_or_else(|| {
-                Error::Invalid(format!(
-                    "{}: no such file",
-                    self.facts.abs(&file.path).display()
-                ))
-            })?;
-            let (doc, problems) = if self.facts.boot_loader == BootLoader::SystemdBoot {
-                let d = KernelCmdlineFile::parse(old);
-                let p = d.problems();
-                (BootDoc::Kernel(d), p)
-            } else {
-                let d = GrubDefault::parse(old).with_path(self.facts.abs(&file.path));
-                let p = d.problems();
-                (BootDoc::Grub(d), p)
-            };
-            notes_of(&mut self.notes, self.facts, &file.path, problems);
-            self.boot = Some(Doc {
-                path: file.path.clone(),
-                old: Some(old.to_string()),
-                doc,
-                reasons: Vec::new(),
-            });
+            self.boot = Some(self.load_boot()?);
         }
         let Some(boot) = self.boot.as_mut() else {
             return Ok(());
         };
-        let reasons = &mut boot.reasons;
         match &mut boot.doc {
             BootDoc::Kernel(d) => {
+                let reasons = &mut boot.files[0].2;
                 d.edit(|c| f(c, reasons));
             }
             BootDoc::Grub(d) => {
-                d.edit_cmdline_linux_default(|c| f(c, reasons))?;
+                let mut reasons = Vec::new();
+                for i in d.edit_cmdline_linux_default(|c| f(c, &mut reasons))? {
+                    boot.files[i].2.extend(reasons.iter().cloned());
+                }
             }
         }
         Ok(())
+    }
+
+    fn load_boot(&mut self) -> Result<Boot> {
+        let file = match (&self.facts.boot_loader, &self.facts.boot_cmdline) {
+            (BootLoader::Unknown { reason }, _) => {
+                return Err(Error::NoBootLoader(reason.clone()));
+            }
+            (_, Some(file)) => file,
+            (_, None) => return Err(Error::NoBootLoader("no command line file".into())),
+        };
+        let old = file.get()?.ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: no such file",
+                self.facts.abs(&file.path).display()
+            ))
+        })?;
+        if self.facts.boot_loader == BootLoader::SystemdBoot {
+            let d = KernelCmdlineFile::parse(old);
+            notes_of(&mut self.notes, self.facts, &file.path, d.problems());
+            return Ok(Boot {
+                files: vec![(file.path.clone(), old.to_string(), Vec::new())],
+                doc: BootDoc::Kernel(d),
+            });
+        }
+        let Some((config, paths)) = self.facts.grub_config()? else {
+            return Err(Error::NoBootLoader("no command line file".into()));
+        };
+        let mut files = Vec::new();
+        for (path, d) in paths.iter().zip(config.files()) {
+            notes_of(&mut self.notes, self.facts, path, d.problems());
+            files.push((path.clone(), d.render(), Vec::new()));
+        }
+        // Say so when a drop-in decides: `update-grub` sources it after etc/default/grub.
+        if let Ok(sources) = config.sources(GRUB_CMDLINE_LINUX_DEFAULT)
+            && sources.iter().any(|&(f, _)| f > 0)
+        {
+            let at = |(f, line): (usize, usize)| {
+                format!("{}:{line}", self.facts.abs(&paths[f]).display())
+            };
+            let why = "update-grub sources /etc/default/grub.d/*.cfg after /etc/default/grub";
+            let note = match sources.as_slice() {
+                [base] => format!(
+                    "GRUB_CMDLINE_LINUX_DEFAULT is assigned last in {} ({why}): the command line is edited there",
+                    at(*base)
+                ),
+                [base, more @ ..] => format!(
+                    "GRUB_CMDLINE_LINUX_DEFAULT is set in {}, extended by {} ({why}): new parameters go to {}; the words the extensions add are kept, and edited there only when a change concerns them",
+                    at(*base),
+                    more.iter().map(|&s| at(s)).collect::<Vec<_>>().join(", "),
+                    self.facts.abs(&paths[base.0]).display(),
+                ),
+                [] => String::new(),
+            };
+            self.notes.push(note);
+        }
+        Ok(Boot {
+            files,
+            doc: BootDoc::Grub(config),
+        })
     }
 
     /// `etc/modules`.
@@ -130,6 +178,53 @@ impl<'a> Docs<'a> {
             .as_mut()
             .ok_or_else(|| Error::Invalid("etc/modules".into()))?;
         Ok((&mut m.doc, &mut m.reasons))
+    }
+
+    /// The `etc/modules-load.d` file `rel`, which exists.
+    fn modules_load(&mut self, rel: &PathBuf) -> Result<(&mut ModulesFile, &mut Vec<String>)> {
+        if !self.modules_load.contains_key(rel) {
+            let file = self.facts.modules_load.iter().find(|f| &f.path == rel);
+            let old = match file {
+                Some(f) => f.get()?.map(str::to_string),
+                None => None,
+            };
+            let doc = ModulesFile::parse(old.as_deref().unwrap_or(""));
+            notes_of(&mut self.notes, self.facts, rel, doc.problems());
+            self.modules_load.insert(
+                rel.clone(),
+                Doc {
+                    path: rel.clone(),
+                    old,
+                    doc,
+                    reasons: Vec::new(),
+                },
+            );
+        }
+        let d = self
+            .modules_load
+            .get_mut(rel)
+            .ok_or_else(|| Error::Invalid(rel.display().to_string()))?;
+        Ok((&mut d.doc, &mut d.reasons))
+    }
+
+    /// Removes the module from every file loaded at boot that lists it (`etc/modules`,
+    /// `etc/modules-load.d/*.conf`), with `why` for each. Stops on a file that could not be read.
+    pub fn remove_module(&mut self, module: &str, why: &str) -> Result<()> {
+        if self.facts.modules.get()?.is_some() {
+            let (doc, reasons) = self.modules()?;
+            if doc.remove(module) {
+                reasons.push(why.to_string());
+            }
+        }
+        for f in &self.facts.modules_load {
+            if f.get()?.is_some() {
+                let (doc, reasons) = self.modules_load(&f.path)?;
+                if doc.remove(module) {
+                    reasons.push(why.to_string());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The modprobe.d file `rel` (created when it does not exist).
@@ -233,16 +328,23 @@ impl<'a> Docs<'a> {
         let mut initramfs = false;
         let mut boot_cmd = None;
         if let Some(b) = self.boot {
-            let new = match &b.doc {
-                BootDoc::Grub(d) => d.render(),
-                BootDoc::Kernel(d) => d.render(),
+            let news = match &b.doc {
+                BootDoc::Grub(d) => d.files().iter().map(|f| f.render()).collect(),
+                BootDoc::Kernel(d) => vec![d.render()],
             };
-            if b.old.as_deref() != Some(new.as_str()) {
-                boot_cmd = Some(self.facts.boot_loader.clone());
+            for ((path, old, reasons), new) in b.files.into_iter().zip(news) {
+                if old != new {
+                    boot_cmd = Some(self.facts.boot_loader.clone());
+                }
+                plan.edit(path, Some(old), new, reasons);
             }
-            plan.edit(b.path, b.old, new, b.reasons);
         }
         if let Some(m) = self.modules {
+            let new = m.doc.render();
+            initramfs |= m.old.as_deref() != Some(new.as_str());
+            plan.edit(m.path, m.old, new, m.reasons);
+        }
+        for (_, m) in self.modules_load {
             let new = m.doc.render();
             initramfs |= m.old.as_deref() != Some(new.as_str());
             plan.edit(m.path, m.old, new, m.reasons);

@@ -4,7 +4,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use vfiokit_iommu::{Host, IommuKind};
-use vfiokit_kcmdline::{BootLoader, DropIn, ModprobeConf, ModprobeDir};
+use vfiokit_kcmdline::{
+    BootLoader, Cmdline, DropIn, GRUB_CMDLINE_LINUX_DEFAULT, GrubConfig, GrubDefault, ModprobeConf,
+    ModprobeDir, ModulesFile,
+};
 use vfiokit_pci::{ModuleAliases, PciAddress, ResetMethods};
 use vfiokit_sysfs::SysRoot;
 use vfiokit_vmconf::{Machine, VmConfig};
@@ -80,8 +83,15 @@ pub struct HostFacts {
     pub boot_loader: BootLoader,
     /// Its command line file (`etc/default/grub` or `etc/kernel/cmdline`).
     pub boot_cmdline: Option<TextFile>,
+    /// `etc/default/grub.d/*.cfg` on a GRUB host, sorted by name as `update-grub` sources them
+    /// after `etc/default/grub` (empty on other hosts).
+    pub grub_dropins: Vec<TextFile>,
     /// `etc/modules`.
     pub modules: TextFile,
+    /// `etc/modules-load.d/*.conf`, sorted by name, that systemd-modules-load reads besides
+    /// `etc/modules` (a file that is a link to `etc/modules`, as Debian ships `modules.conf`, is
+    /// left out: it is `modules`).
+    pub modules_load: Vec<TextFile>,
     /// `etc/modprobe.d/*.conf`, sorted by name as kmod reads them.
     pub modprobe: Vec<TextFile>,
     /// VM configs: this node's, then other nodes' under `etc/pve/nodes`.
@@ -199,7 +209,19 @@ impl HostFacts {
         let boot_cmdline = boot_loader
             .cmdline_path(root)
             .map(|p| TextFile::read(root, rel(p), &mut problems));
+        let grub_dropins = match boot_loader {
+            BootLoader::Grub => read_dir(root, &root.etc("default/grub.d"), ".cfg", &mut problems),
+            _ => Vec::new(),
+        };
         let modules = TextFile::read(root, rel(root.etc("modules")), &mut problems);
+        let modules_load = {
+            let real = |p: &Path| root.resolve_opt(p).ok().flatten();
+            let etc_modules = real(&root.etc("modules"));
+            read_dir(root, &root.etc("modules-load.d"), ".conf", &mut problems)
+                .into_iter()
+                .filter(|f| etc_modules.is_none() || real(&root.path(&f.path)) != etc_modules)
+                .collect()
+        };
         let modprobe_dir = root.etc("modprobe.d");
         let mut modprobe = Vec::new();
         match root.list_opt(&modprobe_dir) {
@@ -284,7 +306,9 @@ impl HostFacts {
             cpu_vendor,
             boot_loader,
             boot_cmdline,
+            grub_dropins,
             modules,
+            modules_load,
             modprobe,
             vms,
             pci_mappings,
@@ -330,6 +354,97 @@ impl HostFacts {
         )
     }
 
+    /// What `update-grub` sources on a GRUB host, `etc/default/grub` first and then its
+    /// drop-ins, each document named by its path under the root, with the files' paths relative
+    /// to the root in the same order. `Ok(None)` on a host without GRUB or without
+    /// `etc/default/grub`; an error when one of the files could not be read.
+    pub fn grub_config(&self) -> Result<Option<(GrubConfig, Vec<PathBuf>)>> {
+        let (BootLoader::Grub, Some(main)) = (&self.boot_loader, &self.boot_cmdline) else {
+            return Ok(None);
+        };
+        let Some(text) = main.get()? else {
+            return Ok(None);
+        };
+        let mut docs = vec![GrubDefault::parse(text).with_path(self.abs(&main.path))];
+        let mut paths = vec![main.path.clone()];
+        for f in &self.grub_dropins {
+            if let Some(text) = f.get()? {
+                docs.push(GrubDefault::parse(text).with_path(self.abs(&f.path)));
+                paths.push(f.path.clone());
+            }
+        }
+        Ok(Some((GrubConfig::new(docs), paths)))
+    }
+
+    /// The kernel command line GRUB's normal entries get after `update-grub`:
+    /// `GRUB_CMDLINE_LINUX` then `GRUB_CMDLINE_LINUX_DEFAULT`, each as it stands after every file
+    /// is sourced, with the file that holds the base of `GRUB_CMDLINE_LINUX_DEFAULT` (where
+    /// `setup-host` adds parameters; `etc/default/grub` unless a drop-in overrides it). `None`
+    /// when a file cannot be read or an assignment cannot be evaluated.
+    pub(crate) fn grub_cmdline(&self) -> Option<(PathBuf, Cmdline)> {
+        let (config, paths) = self.grub_config().ok()??;
+        let mut all = String::new();
+        for c in [
+            config.cmdline_linux().ok()?,
+            config.cmdline_linux_default().ok()?,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            all.push(' ');
+            all.push_str(&c.render());
+        }
+        let base = config
+            .sources(GRUB_CMDLINE_LINUX_DEFAULT)
+            .ok()?
+            .first()
+            .map_or(0, |&(file, _)| file);
+        Some((paths[base].clone(), Cmdline::parse(all.trim())))
+    }
+
+    /// The files besides [`HostFacts::grub_cmdline`]'s that add words to GRUB's command line
+    /// (drop-ins extending `GRUB_CMDLINE_LINUX_DEFAULT`, the files of `GRUB_CMDLINE_LINUX`), in
+    /// sourcing order; empty on a host without GRUB.
+    pub(crate) fn grub_extensions(&self) -> Vec<PathBuf> {
+        let (Some((base, _)), Ok(Some((config, paths)))) =
+            (self.grub_cmdline(), self.grub_config())
+        else {
+            return Vec::new();
+        };
+        let linux = vfiokit_kcmdline::GRUB_CMDLINE_LINUX;
+        let words = |name| {
+            config
+                .cmdline(name)
+                .ok()
+                .flatten()
+                .is_some_and(|c| !c.is_empty())
+        };
+        let mut files: Vec<usize> = [GRUB_CMDLINE_LINUX_DEFAULT, linux]
+            .into_iter()
+            .filter(|&name| words(name))
+            .flat_map(|name| config.sources(name).unwrap_or_default())
+            .map(|(f, _)| f)
+            .filter(|&f| paths[f] != base)
+            .collect();
+        files.sort_unstable();
+        files.dedup();
+        files.into_iter().map(|f| paths[f].clone()).collect()
+    }
+
+    /// Every line listing the module `name` (`-` and `_` equal) in the files loaded at boot:
+    /// `etc/modules`, then `etc/modules-load.d/*.conf`; as `(path under the root, 1-based line)`.
+    /// Files that could not be read are left out.
+    pub fn module_lines(&self, name: &str) -> Vec<(PathBuf, usize)> {
+        std::iter::once(&self.modules)
+            .chain(&self.modules_load)
+            .filter_map(|f| {
+                let text = f.text.as_ref().ok()?.as_deref()?;
+                let line = ModulesFile::parse(text).line_of(name)?;
+                Some((f.path.clone(), line))
+            })
+            .collect()
+    }
+
     /// A VM's config file: this node's first, then another node's.
     pub fn vm(&self, vmid: u32) -> Option<&VmFile> {
         self.vms
@@ -361,6 +476,31 @@ impl HostFacts {
         mods.retain(|m| !matches!(m.replace('-', "_").as_str(), "vfio_pci" | "pci_stub"));
         mods
     }
+}
+
+/// The regular files `*<suffix>` of `dir` (dot files left out), sorted by name, as text files
+/// relative to the root. A missing directory has none.
+fn read_dir(root: &SysRoot, dir: &Path, suffix: &str, problems: &mut Vec<String>) -> Vec<TextFile> {
+    let mut names = match root.list_opt(dir) {
+        Ok(names) => names,
+        Err(e) => {
+            problems.push(e.to_string());
+            return Vec::new();
+        }
+    };
+    names.sort();
+    let mut out = Vec::new();
+    for n in names {
+        let path = dir.join(&n);
+        if !n.ends_with(suffix) || n.starts_with('.') || !root.is_file(&path).unwrap_or(true) {
+            continue;
+        }
+        let rel = path
+            .strip_prefix(root.root())
+            .map_or(path.clone(), Path::to_path_buf);
+        out.push(TextFile::read(root, rel, problems));
+    }
+    out
 }
 
 /// For each bound PCI driver, the module its `module` link names (`xhci_hcd` → `xhci_pci`); a

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 use vfiokit_iommu::{Host, assess};
-use vfiokit_kcmdline::{BootLoader, Cmdline, GrubDefault, KernelCmdlineFile, ModulesFile};
+use vfiokit_kcmdline::{BootLoader, Cmdline, KernelCmdlineFile};
 use vfiokit_pci::{PciAddress, PciDevice};
 use vfiokit_plan::Plan;
 use vfiokit_vmconf::{HostPci, VmConfig};
@@ -30,7 +30,7 @@ pub enum Severity {
 /// An edit that fixes a finding, in the files `setup-host` owns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fix {
-    /// Remove a module from `/etc/modules`.
+    /// Remove a module from `/etc/modules` and `/etc/modules-load.d/*.conf`.
     RemoveModule {
         /// The module.
         module: String,
@@ -355,12 +355,7 @@ pub(crate) fn apply_fixes<'f>(
 ) -> Result<()> {
     for fix in fixes {
         match fix {
-            Fix::RemoveModule { module, why } => {
-                let (doc, reasons) = docs.modules()?;
-                if doc.remove(module) {
-                    reasons.push(why.clone());
-                }
-            }
+            Fix::RemoveModule { module, why } => docs.remove_module(module, why)?,
             Fix::RemoveOption { module, key, why } => {
                 for path in docs.all_modprobe()? {
                     let (doc, reasons) = docs.modprobe(&path)?;
@@ -432,23 +427,13 @@ fn is_boot_noise(word: &str) -> bool {
     matches!(key, "BOOT_IMAGE" | "root" | "ro" | "rw" | "initrd" | "boot")
 }
 
-/// The command line the boot loader will boot next, as written in its configuration.
+/// The command line the boot loader will boot next, as written in its configuration (for GRUB,
+/// after `etc/default/grub.d/*.cfg`; the path is the file holding its base).
 pub(crate) fn configured_cmdline(facts: &HostFacts) -> Option<(PathBuf, Cmdline)> {
     let file = facts.boot_cmdline.as_ref()?;
     let text = file.get().ok()??;
     let cmdline = match facts.boot_loader {
-        BootLoader::Grub => {
-            let doc = GrubDefault::parse(text);
-            let mut all = String::new();
-            for c in [doc.cmdline_linux().ok()?, doc.cmdline_linux_default().ok()?]
-                .into_iter()
-                .flatten()
-            {
-                all.push(' ');
-                all.push_str(&c.render());
-            }
-            Cmdline::parse(all.trim())
-        }
+        BootLoader::Grub => return facts.grub_cmdline(),
         BootLoader::SystemdBoot => KernelCmdlineFile::parse(text).cmdline().clone(),
         BootLoader::Unknown { .. } => return None,
     };
@@ -533,7 +518,15 @@ fn pending_reboot(i: &Input<'_>) -> Vec<Finding> {
     let Some((path, configured)) = configured_cmdline(i.facts) else {
         return Vec::new();
     };
-    let file = i.facts.abs(&path).display().to_string();
+    let mut file = i.facts.abs(&path).display().to_string();
+    let more = i.facts.grub_extensions();
+    if !more.is_empty() {
+        let more: Vec<String> = more
+            .iter()
+            .map(|p| i.facts.abs(p).display().to_string())
+            .collect();
+        file = format!("{file} (with {})", more.join(", "));
+    }
     let running = Cmdline::parse(&i.facts.host.iommu.cmdline);
     let words = |c: &Cmdline| -> BTreeSet<String> {
         c.render()
@@ -615,31 +608,31 @@ fn vfio_virqfd(i: &Input<'_>) -> Vec<Finding> {
     let (Some(release), Some(kernel)) = (&i.facts.release, i.facts.kernel()) else {
         return Vec::new();
     };
-    let Ok(Some(text)) = i.facts.modules.get() else {
-        return Vec::new();
-    };
-    if kernel < (6, 2) || !ModulesFile::parse(text).contains("vfio_virqfd") {
+    if kernel < (6, 2) {
         return Vec::new();
     }
-    let path = i.facts.abs(&i.facts.modules.path);
-    let line = text
-        .lines()
-        .position(|l| l.trim().replace('-', "_") == "vfio_virqfd")
-        .map(|n| n + 1);
-    vec![Finding::new(
-        "vfio-virqfd",
-        Severity::Error,
-        format!("{} lists vfio_virqfd, which does not exist on {} (merged into vfio since Linux 6.2): systemd-modules-load fails on it", path.display(), release.trim()),
-        format!("remove the vfio_virqfd line from {}", path.display()),
-    )
-    .at(&i.facts.modules.path, line)
-    .fixed_by(Fix::RemoveModule {
-        module: "vfio_virqfd".into(),
-        why: format!(
-            "removes vfio_virqfd: merged into vfio since Linux 6.2 ({} runs here); listing it makes systemd-modules-load fail",
-            release.trim()
-        ),
-    })]
+    // systemd-modules-load reads /etc/modules and /etc/modules-load.d/*.conf: each listing fails.
+    i.facts
+        .module_lines("vfio_virqfd")
+        .into_iter()
+        .map(|(rel, line)| {
+            let path = i.facts.abs(&rel);
+            Finding::new(
+                "vfio-virqfd",
+                Severity::Error,
+                format!("{} lists vfio_virqfd, which does not exist on {} (merged into vfio since Linux 6.2): systemd-modules-load fails on it", path.display(), release.trim()),
+                format!("remove the vfio_virqfd line from {}", path.display()),
+            )
+            .at(rel, Some(line))
+            .fixed_by(Fix::RemoveModule {
+                module: "vfio_virqfd".into(),
+                why: format!(
+                    "removes vfio_virqfd: merged into vfio since Linux 6.2 ({} runs here); listing it makes systemd-modules-load fail",
+                    release.trim()
+                ),
+            })
+        })
+        .collect()
 }
 
 fn vfio_ids_unpassable(i: &Input<'_>) -> Vec<Finding> {
