@@ -445,6 +445,14 @@ impl HostFacts {
             .collect()
     }
 
+    /// Whether a `modules-load.d` file (not `/etc/modules`) already loads the module `name`:
+    /// planners then do not list it in `/etc/modules` too.
+    pub fn loaded_by_drop_in(&self, name: &str) -> bool {
+        self.module_lines(name)
+            .iter()
+            .any(|(p, _)| *p != self.modules.path)
+    }
+
     /// A VM's config file: this node's first, then another node's.
     pub fn vm(&self, vmid: u32) -> Option<&VmFile> {
         self.vms

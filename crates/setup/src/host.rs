@@ -146,11 +146,14 @@ fn plan_modules(facts: &HostFacts, docs: &mut Docs<'_>) -> Result<()> {
             "vfio_pci: the driver that holds devices for VMs, loaded at boot before the host drivers",
         ),
     ] {
-        if doc.add(m) {
+        if !facts.loaded_by_drop_in(m) && doc.add(m) {
             reasons.push(why.to_string());
         }
     }
-    if crate::kernel_version(&release).is_some_and(|v| v < (6, 2)) && doc.add("vfio_virqfd") {
+    if crate::kernel_version(&release).is_some_and(|v| v < (6, 2))
+        && !facts.loaded_by_drop_in("vfio_virqfd")
+        && doc.add("vfio_virqfd")
+    {
         reasons.push(format!(
             "vfio_virqfd: a separate module before Linux 6.2 (this kernel is {release})"
         ));

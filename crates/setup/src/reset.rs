@@ -523,7 +523,7 @@ pub(crate) fn plan_vm(
             })
             .collect();
         let (modules, reasons) = docs.modules()?;
-        if modules.add("vendor-reset") {
+        if !facts.loaded_by_drop_in("vendor-reset") && modules.add("vendor-reset") {
             reasons.push(format!(
                 "loads vendor-reset at boot, before a VM starts: it adds the device-specific reset for {}",
                 families.join(", ")

@@ -761,7 +761,7 @@ fn plan_gvt(
         crate::host::intel_iommu_on(facts, c, reasons);
     })?;
     let (doc, reasons) = docs.modules()?;
-    if doc.add("kvmgt") {
+    if !facts.loaded_by_drop_in("kvmgt") && doc.add("kvmgt") {
         reasons.push(
             "kvmgt: the GVT-g module (KVM + VFIO mdev glue); without it there are no mediated vGPU types"
                 .to_string(),

@@ -313,3 +313,23 @@ fn vfio_virqfd_in_etc_modules_and_modules_load_d_is_one_finding_each() {
     );
     assert_eq!(plan.files[1].new, "");
 }
+
+#[test]
+fn modules_a_modules_load_d_file_loads_are_not_added_to_etc_modules() {
+    let (_dir, root) = fresh_with(&[(
+        "etc/modules-load.d/vfio.conf",
+        "vfio\nvfio_iommu_type1\nvfio-pci\n",
+    )]);
+    let facts = HostFacts::gather(&root).unwrap();
+    let plan = host::plan(&facts, &wifi()).unwrap().unwrap().plan;
+    assert!(
+        !edited(&plan).contains(&PathBuf::from("etc/modules")),
+        "{:?}",
+        edited(&plan)
+    );
+    // Without that file, /etc/modules gets them, as before.
+    let (_dir, root) = fresh_with(&[]);
+    let facts = HostFacts::gather(&root).unwrap();
+    let plan = host::plan(&facts, &wifi()).unwrap().unwrap().plan;
+    assert!(edited(&plan).contains(&PathBuf::from("etc/modules")));
+}
