@@ -179,7 +179,13 @@ impl HostFacts {
     /// [`HostFacts::gather`] for what `scope` looks at: the reset methods and ROM files of other
     /// functions are left unread ([`vfiokit_pci::PciScan::reset_methods`] says `None` for them).
     pub fn gather_for(root: &SysRoot, scope: &Scope) -> Result<HostFacts> {
-        let mut host = Host::scan_with(root, ResetMethods::Later)?;
+        // Everything: every function's reset methods, read in the scan relative to each parent
+        // directory (the scan's fast path); a request: only those it and the VMs need, later.
+        let reset = match scope {
+            Scope::Everything => ResetMethods::Now,
+            Scope::Request { .. } => ResetMethods::Later,
+        };
+        let mut host = Host::scan_with(root, reset)?;
         let mut problems = Vec::new();
         // `/proc/sys/kernel/osrelease` once, for the release and for `modules.alias`.
         let release = root.read_attr_opt(&root.proc_osrelease());
