@@ -61,6 +61,36 @@ fn notes_of(
     }
 }
 
+/// The document at `rel` in `map`, loaded on first use from the facts' copy in `files` (a file
+/// that does not exist starts empty) with `parse`.
+fn doc_in<'m, T>(
+    map: &'m mut BTreeMap<PathBuf, Doc<T>>,
+    files: &[TextFile],
+    rel: &PathBuf,
+    parse: impl FnOnce(&str) -> T,
+) -> Result<(&'m mut T, &'m mut Vec<String>)> {
+    if !map.contains_key(rel) {
+        let old = match files.iter().find(|f| &f.path == rel) {
+            Some(f) => f.get()?.map(str::to_string),
+            None => None,
+        };
+        let doc = parse(old.as_deref().unwrap_or(""));
+        map.insert(
+            rel.clone(),
+            Doc {
+                path: rel.clone(),
+                old,
+                doc,
+                reasons: Vec::new(),
+            },
+        );
+    }
+    let d = map
+        .get_mut(rel)
+        .ok_or_else(|| Error::Invalid(rel.display().to_string()))?;
+    Ok((&mut d.doc, &mut d.reasons))
+}
+
 impl<'a> Docs<'a> {
     pub fn new(facts: &'a HostFacts) -> Docs<'a> {
         Docs {
@@ -182,29 +212,12 @@ impl<'a> Docs<'a> {
 
     /// The `etc/modules-load.d` file `rel`, which exists.
     fn modules_load(&mut self, rel: &PathBuf) -> Result<(&mut ModulesFile, &mut Vec<String>)> {
-        if !self.modules_load.contains_key(rel) {
-            let file = self.facts.modules_load.iter().find(|f| &f.path == rel);
-            let old = match file {
-                Some(f) => f.get()?.map(str::to_string),
-                None => None,
-            };
-            let doc = ModulesFile::parse(old.as_deref().unwrap_or(""));
-            notes_of(&mut self.notes, self.facts, rel, doc.problems());
-            self.modules_load.insert(
-                rel.clone(),
-                Doc {
-                    path: rel.clone(),
-                    old,
-                    doc,
-                    reasons: Vec::new(),
-                },
-            );
-        }
-        let d = self
-            .modules_load
-            .get_mut(rel)
-            .ok_or_else(|| Error::Invalid(rel.display().to_string()))?;
-        Ok((&mut d.doc, &mut d.reasons))
+        let (notes, facts) = (&mut self.notes, self.facts);
+        doc_in(&mut self.modules_load, &facts.modules_load, rel, |text| {
+            let doc = ModulesFile::parse(text);
+            notes_of(notes, facts, rel, doc.problems());
+            doc
+        })
     }
 
     /// Removes the module from every file loaded at boot that lists it (`etc/modules`,
@@ -229,35 +242,12 @@ impl<'a> Docs<'a> {
 
     /// The modprobe.d file `rel` (created when it does not exist).
     pub fn modprobe(&mut self, rel: &PathBuf) -> Result<(&mut ModprobeConf, &mut Vec<String>)> {
-        if !self.modprobe.contains_key(rel) {
-            let file = self
-                .facts
-                .modprobe
-                .iter()
-                .find(|f| &f.path == rel)
-                .cloned()
-                .unwrap_or(TextFile {
-                    path: rel.clone(),
-                    text: Ok(None),
-                });
-            let old = file.get()?.map(str::to_string);
-            let doc = ModprobeConf::parse(old.as_deref().unwrap_or(""));
-            notes_of(&mut self.notes, self.facts, rel, doc.problems());
-            self.modprobe.insert(
-                rel.clone(),
-                Doc {
-                    path: rel.clone(),
-                    old,
-                    doc,
-                    reasons: Vec::new(),
-                },
-            );
-        }
-        let d = self
-            .modprobe
-            .get_mut(rel)
-            .ok_or_else(|| Error::Invalid(rel.display().to_string()))?;
-        Ok((&mut d.doc, &mut d.reasons))
+        let (notes, facts) = (&mut self.notes, self.facts);
+        doc_in(&mut self.modprobe, &facts.modprobe, rel, |text| {
+            let doc = ModprobeConf::parse(text);
+            notes_of(notes, facts, rel, doc.problems());
+            doc
+        })
     }
 
     /// Every modprobe.d file of the host that exists, for edits that apply wherever a line is.
@@ -283,28 +273,8 @@ impl<'a> Docs<'a> {
         &mut self,
         rel: &PathBuf,
     ) -> Result<(&mut crate::share::SysfsConf, &mut Vec<String>)> {
-        if !self.sysfs.contains_key(rel) {
-            let file = self.facts.share.sysfs_conf.iter().find(|f| &f.path == rel);
-            let old = match file {
-                Some(f) => f.get()?.map(str::to_string),
-                None => None,
-            };
-            let doc = crate::share::SysfsConf::parse(old.as_deref().unwrap_or(""));
-            self.sysfs.insert(
-                rel.clone(),
-                Doc {
-                    path: rel.clone(),
-                    old,
-                    doc,
-                    reasons: Vec::new(),
-                },
-            );
-        }
-        let d = self
-            .sysfs
-            .get_mut(rel)
-            .ok_or_else(|| Error::Invalid(rel.display().to_string()))?;
-        Ok((&mut d.doc, &mut d.reasons))
+        let files = &self.facts.share.sysfs_conf;
+        doc_in(&mut self.sysfs, files, rel, crate::share::SysfsConf::parse)
     }
 
     /// Every sysfsutils file of the host that exists (`etc/sysfs.conf`, `etc/sysfs.d/*.conf`).
