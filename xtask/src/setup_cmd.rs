@@ -196,6 +196,11 @@ pub fn share_host(
 pub fn undo(common: &Common) -> anyhow::Result<ExitCode> {
     let root = common.open_root()?;
     vfiokit_plan::require_root(&root)?;
+    // Nothing to undo writes nothing, not even the lock file.
+    let journal = vfiokit_plan::journal_path(&root);
+    if !root.exists(&journal)? {
+        return Err(vfiokit_plan::Error::NothingToUndo { path: journal }.into());
+    }
     let _lock = vfiokit_plan::lock(&root, &[])?;
     if let Some(done) = vfiokit_plan::recover(&root, &root)? {
         if common.json {

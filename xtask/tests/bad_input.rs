@@ -183,4 +183,6 @@ fn errors_under_json_are_json_on_stdout_too() {
         "{message}"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("error: nothing to undo"));
+    // Nothing to undo writes nothing under the root, not even the lock.
+    assert!(!root.root().join("var/lock").exists());
 }
