@@ -93,7 +93,7 @@ fn behind_words(behind: &[PciAddress]) -> String {
         return "no device is behind it, so there is nothing to give a VM there".into();
     }
     let list: Vec<String> = behind.iter().map(ToString::to_string).collect();
-    format!("request the devices behind it instead: {}", list.join(" "))
+    format!("the functions behind it: {}", list.join(" "))
 }
 
 /// A host as vfiokit sees it: PCI functions, IOMMU state and groups, and host roles.

@@ -34,8 +34,8 @@ fn a_requested_root_port_is_refused_naming_the_devices_behind_it() {
         err.to_string(),
         "0000:00:1c.0 (Intel Corporation Alder Lake-N PCI Express Root Port #7) is a PCI bridge, \
          which no VM can have: vfio-pci refuses every function whose header type is not normal \
-         (type 0), so bridges stay with the host on pcieport; request the devices behind it \
-         instead: 0000:01:00.0"
+         (type 0), so bridges stay with the host on pcieport; the functions behind it: \
+         0000:01:00.0"
     );
     // Accepting its loss changes nothing: vfio-pci would still refuse it.
     assert!(matches!(

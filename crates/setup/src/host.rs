@@ -65,7 +65,7 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<Host
     }
     let assessment = match assess(host, &req.devices, &req.force_collateral) {
         Ok(a) => a,
-        Err(e) => return Ok(Err(Refusal::of_bridge(e)?)),
+        Err(e) => return Ok(Err(Refusal::of_bridge(host, e)?)),
     };
     if !assessment.harms.is_empty() {
         return Ok(Err(Refusal::of_assessment(host, &assessment)));
@@ -104,12 +104,23 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<Host
 fn plan_cmdline(facts: &HostFacts, docs: &mut Docs<'_>) -> Result<()> {
     docs.cmdline(|c, reasons| {
         intel_iommu_on(facts, c, reasons);
-        if c.get("iommu").is_none() {
-            c.set("iommu", Some("pt"));
-            reasons.push(
-                "iommu=pt: devices the host keeps skip IOMMU translation (passthrough mode), so the host loses no speed"
-                    .to_string(),
-            );
+        match c.get("iommu") {
+            None => {
+                c.set("iommu", Some("pt"));
+                reasons.push(
+                    "iommu=pt: devices the host keeps skip IOMMU translation (passthrough mode), so the host loses no speed"
+                        .to_string(),
+                );
+            }
+            // `iommu=off` turns the IOMMU off whatever `intel_iommu=`/`amd_iommu=` say.
+            Some(Some("off")) => {
+                c.set("iommu", Some("pt"));
+                reasons.push(
+                    "iommu=pt instead of iommu=off: iommu=off disables the IOMMU altogether (VFIO then has no groups); pt keeps it on, with the host's own devices untranslated"
+                        .to_string(),
+                );
+            }
+            Some(_) => {}
         }
     })
 }

@@ -46,23 +46,39 @@ impl std::fmt::Display for Refusal {
 
 impl Refusal {
     /// The refusal of a requested PCI bridge ([`vfiokit_iommu::Error::RequestedBridge`]), with
-    /// the devices behind it as the alternatives; any other error of `assess` stays an error.
+    /// the devices behind it the host can give as the alternatives (the others say what the host
+    /// needs them for); any other error of `assess` stays an error.
     pub(crate) fn of_bridge(
+        host: &Host,
         e: vfiokit_iommu::Error,
     ) -> std::result::Result<Refusal, vfiokit_iommu::Error> {
-        match e {
-            vfiokit_iommu::Error::RequestedBridge { ref behind, .. } => Ok(Refusal {
-                message: format!("refused: {e}\n"),
-                harms: Vec::new(),
-                alternatives: behind
-                    .iter()
-                    .map(|a| format!("request {a}, behind the bridge"))
-                    .collect(),
-                force_collateral: Vec::new(),
-                in_use: Vec::new(),
-            }),
-            other => Err(other),
-        }
+        let vfiokit_iommu::Error::RequestedBridge { ref behind, .. } = e else {
+            return Err(e);
+        };
+        let alternatives = behind
+            .iter()
+            .map(|&a| match vfiokit_iommu::assess(host, &[a], &[]) {
+                Ok(asm) if !asm.harms.is_empty() => {
+                    let roles: Vec<String> = asm
+                        .harms
+                        .iter()
+                        .flat_map(|h| h.roles.iter().map(|r| r.role.name().to_string()))
+                        .collect();
+                    format!(
+                        "{a} is behind the bridge too, but the host needs it ({})",
+                        roles.join(", ")
+                    )
+                }
+                _ => format!("request {a}, behind the bridge"),
+            })
+            .collect();
+        Ok(Refusal {
+            message: format!("refused: {e}\n"),
+            harms: Vec::new(),
+            alternatives,
+            force_collateral: Vec::new(),
+            in_use: Vec::new(),
+        })
     }
 
     /// A refusal with only a message (no device harmed, e.g. a ROM the firmware would not load).

@@ -817,7 +817,7 @@ fn vm_config_invalid(i: &Input<'_>) -> Vec<Finding> {
                         Some(l) => format!("{}:{l}: VM {}: {}", file.display(), vm.vmid, d.message),
                         None => format!("{}: VM {}: {}", file.display(), vm.vmid, d.message),
                     },
-                    "correct the line: Proxmox refuses to start the VM (`vfiokit vm lint FILE` checks the whole file)",
+                    "correct the line: Proxmox drops a line it cannot parse (with this warning at every start, so the VM runs without it, and the next change made through Proxmox deletes it) or refuses to start the VM (`vfiokit vm lint FILE` checks the whole file)",
                 )
                 .at(&vm.file.path, d.line),
             );

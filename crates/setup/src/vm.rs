@@ -372,7 +372,7 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
         }
         let a = match assess(host, &pci, &[]) {
             Ok(a) => a,
-            Err(e) => return Ok(Err(Refusal::of_bridge(e)?)),
+            Err(e) => return Ok(Err(Refusal::of_bridge(host, e)?)),
         };
         if !a.harms.is_empty() {
             let mut msg = String::from(
@@ -833,7 +833,7 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
     }
     if !introduced.is_empty() {
         return Ok(Err(Refusal::plain(format!(
-            "refused: the planned config of VM {} would not start (lines of the planned file):\n{}\n",
+            "refused: the planned config of VM {} has errors Proxmox would refuse or drop the line for (lines of the planned file):\n{}\n",
             req.vmid,
             introduced
                 .iter()

@@ -650,3 +650,46 @@ fn setup_vm_names_what_leaves_with_the_group() {
         "{notes:#?}"
     );
 }
+
+#[test]
+fn a_requested_bridge_is_refused_and_its_alternatives_say_what_the_host_needs() {
+    let (_dir, root) = copy_recorded("n100/fresh").unwrap();
+    let facts = HostFacts::gather(&root).unwrap();
+    let req = host::Request {
+        devices: vec!["00:1c.0".parse().unwrap()],
+        force_collateral: vec![],
+    };
+    let refusal = host::plan(&facts, &req).unwrap().unwrap_err();
+    assert!(
+        refusal.message.contains("is a PCI bridge"),
+        "{}",
+        refusal.message
+    );
+    assert_eq!(
+        refusal.alternatives,
+        ["0000:01:00.0 is behind the bridge too, but the host needs it (default-route-nic)"]
+    );
+}
+
+#[test]
+fn iommu_off_on_the_command_line_becomes_pt() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let grub = dir.path().join("etc/default/grub");
+    let text = std::fs::read_to_string(&grub).unwrap().replace(
+        "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"",
+        "GRUB_CMDLINE_LINUX_DEFAULT=\"quiet iommu=off\"",
+    );
+    std::fs::write(&grub, text).unwrap();
+    let facts = HostFacts::gather(&root).unwrap();
+    let plan = host::plan(&facts, &seed_request()).unwrap().unwrap().plan;
+    let new = &plan
+        .files
+        .iter()
+        .find(|f| f.path == Path::new("etc/default/grub"))
+        .unwrap()
+        .new;
+    assert!(
+        new.contains("GRUB_CMDLINE_LINUX_DEFAULT=\"quiet iommu=pt intel_iommu=on\""),
+        "{new}"
+    );
+}
