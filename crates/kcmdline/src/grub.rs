@@ -51,6 +51,30 @@ fn mentions_assignment(line: &str, name: &str) -> bool {
     })
 }
 
+/// Whether line `i` of `lines` sits inside shell control flow (`if`, `case`, loops, a function
+/// or a `{ … }` group), where update-grub may or may not run it: counted from the first word of
+/// each command (after `;`) of the lines before it.
+fn in_control_flow(lines: &[Line], i: usize) -> bool {
+    let mut depth: usize = 0;
+    for l in &lines[..i] {
+        let text = l.text.trim_start_matches(is_shell_blank);
+        if text.starts_with('#') {
+            continue;
+        }
+        for command in text.split(';') {
+            let command = command.trim_matches(is_shell_blank);
+            let first = command.split(is_shell_blank).next().unwrap_or("");
+            match first {
+                "if" | "case" | "for" | "while" | "until" | "{" => depth += 1,
+                "fi" | "esac" | "done" | "}" => depth = depth.saturating_sub(1),
+                _ if command.ends_with('{') => depth += 1,
+                _ => {}
+            }
+        }
+    }
+    depth > 0
+}
+
 fn analyze(line: &str, name: &str) -> Option<Assign> {
     let trimmed = line.trim_start_matches(is_shell_blank);
     if trimmed.starts_with('#') || !mentions_assignment(line, name) {
@@ -217,7 +241,7 @@ impl GrubDefault {
             .iter()
             .enumerate()
             .rev()
-            .find_map(|(i, l)| analyze(&l.text, name).map(|a| (i, a)))
+            .find_map(|(i, _)| self.assign_at(i, name).map(|a| (i, a)))
     }
 
     /// The 1-based line of the last assignment of `name` (understood or not), `None` when the file
@@ -296,12 +320,25 @@ impl GrubDefault {
         Some(true)
     }
 
+    /// The assignment of `name` on line index `i`: opaque inside shell control flow, whose
+    /// branches vfiokit does not evaluate.
+    fn assign_at(&self, i: usize, name: &str) -> Option<Assign> {
+        let a = analyze(&self.lines[i].text, name)?;
+        if in_control_flow(&self.lines, i) {
+            return Some(Assign::Opaque(
+                "assigned inside shell control flow (if, case, a loop or a function), which update-grub may not run: vfiokit does not evaluate it"
+                    .to_string(),
+            ));
+        }
+        Some(a)
+    }
+
     /// Every line assigning `name`, in order (index, analysis).
     fn all(&self, name: &str) -> Vec<(usize, Assign)> {
         self.lines
             .iter()
             .enumerate()
-            .filter_map(|(i, l)| analyze(&l.text, name).map(|a| (i, a)))
+            .filter_map(|(i, _)| self.assign_at(i, name).map(|a| (i, a)))
             .collect()
     }
 
@@ -393,7 +430,7 @@ impl GrubDefault {
         let mut out = Vec::new();
         for (i, l) in self.lines.iter().enumerate() {
             for name in [GRUB_CMDLINE_LINUX_DEFAULT, GRUB_CMDLINE_LINUX] {
-                match analyze(&l.text, name) {
+                match self.assign_at(i, name) {
                     Some(Assign::Opaque(why)) => {
                         out.push(Problem::new(i + 1, format!("{name}: {why}")));
                     }

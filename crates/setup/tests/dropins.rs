@@ -333,3 +333,28 @@ fn modules_a_modules_load_d_file_loads_are_not_added_to_etc_modules() {
     let plan = host::plan(&facts, &wifi()).unwrap().unwrap().plan;
     assert!(edited(&plan).contains(&PathBuf::from("etc/modules")));
 }
+
+#[test]
+fn a_grub_assignment_inside_shell_control_flow_stops_the_plan_naming_its_line() {
+    // update-grub runs the branch only on some boots: vfiokit does not guess which.
+    let (dir, root) = fresh_with(&[(
+        "etc/default/grub.d/50-efi.cfg",
+        "if [ -d /sys/firmware/efi ]; then\n  GRUB_CMDLINE_LINUX_DEFAULT=\"quiet efi=debug\"\nfi\n",
+    )]);
+    let facts = HostFacts::gather(&root).unwrap();
+    let err = host::plan(&facts, &wifi()).unwrap_err().to_string();
+    let want = format!(
+        "{}:2: GRUB_CMDLINE_LINUX_DEFAULT: assigned inside shell control flow",
+        dir.path().join("etc/default/grub.d/50-efi.cfg").display()
+    );
+    assert!(err.contains(&want), "{err}");
+    // A branch that does not touch the command line changes nothing: the plan edits the
+    // drop-in's plain assignment after it.
+    let (_dir, root) = fresh_with(&[(
+        "etc/default/grub.d/50-efi.cfg",
+        "if [ -d /sys/firmware/efi ]; then\n  GRUB_TIMEOUT=3\nfi\nGRUB_CMDLINE_LINUX_DEFAULT=\"quiet\"\n",
+    )]);
+    let facts = HostFacts::gather(&root).unwrap();
+    let plan = host::plan(&facts, &wifi()).unwrap().unwrap().plan;
+    assert!(edited(&plan).contains(&PathBuf::from("etc/default/grub.d/50-efi.cfg")));
+}
