@@ -291,6 +291,13 @@ impl GrubDefault {
                 .replace_value(i, word, content, quote, &text)
                 .ok_or_else(|| cannot(self, i + 1)),
             None => {
+                // A new line at the end would land inside an unclosed `if`, loop or group.
+                if in_control_flow(&self.lines, self.lines.len()) {
+                    return Err(self.err(
+                        self.lines.len(),
+                        format!("{name}: the file ends inside shell control flow, where a new assignment would not always run"),
+                    ));
+                }
                 let Some(value) = encode(&text, Quote::Double) else {
                     return Err(cannot(self, self.lines.len() + 1));
                 };
