@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use vfiokit_kcmdline::{
-    BootLoader, Cmdline, GRUB_CMDLINE_LINUX_DEFAULT, GrubConfig, KernelCmdlineFile, ModprobeConf,
-    ModulesFile,
+    BootLoader, Cmdline, GRUB_CMDLINE_LINUX, GRUB_CMDLINE_LINUX_DEFAULT, GrubConfig,
+    KernelCmdlineFile, ModprobeConf, ModulesFile,
 };
 use vfiokit_plan::Plan;
 
@@ -126,6 +126,25 @@ impl<'a> Docs<'a> {
                     boot.files[i].2.extend(reasons.iter().cloned());
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// [`Docs::cmdline`] for edits that must reach every word the kernel gets (removals): on a
+    /// GRUB host `f` also edits `GRUB_CMDLINE_LINUX`, which update-grub puts on the command line
+    /// of every entry, recovery ones included.
+    pub fn cmdline_everywhere(&mut self, f: impl Fn(&mut Cmdline, &mut Vec<String>)) -> Result<()> {
+        self.cmdline(&f)?;
+        let Some(Boot {
+            doc: BootDoc::Grub(d),
+            files,
+        }) = self.boot.as_mut()
+        else {
+            return Ok(());
+        };
+        let mut reasons = Vec::new();
+        for i in d.edit_cmdline(GRUB_CMDLINE_LINUX, |c| f(c, &mut reasons))? {
+            files[i].2.extend(reasons.iter().cloned());
         }
         Ok(())
     }

@@ -387,7 +387,7 @@ pub(crate) fn apply_fixes<'f>(
                 }
             }
             Fix::RemoveCmdlineParam { key, why } => {
-                docs.cmdline(|c, reasons| {
+                docs.cmdline_everywhere(|c, reasons| {
                     if c.remove(key) {
                         reasons.push(why.clone());
                     }
@@ -401,7 +401,7 @@ pub(crate) fn apply_fixes<'f>(
                 })?;
             }
             Fix::RemoveCmdlineListItem { key, item, why } => {
-                docs.cmdline(|c, reasons| {
+                docs.cmdline_everywhere(|c, reasons| {
                     if c.remove_list_item(key, item) {
                         reasons.push(why.clone());
                     }

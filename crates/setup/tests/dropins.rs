@@ -358,3 +358,30 @@ fn a_grub_assignment_inside_shell_control_flow_stops_the_plan_naming_its_line() 
     let plan = host::plan(&facts, &wifi()).unwrap().unwrap().plan;
     assert!(edited(&plan).contains(&PathBuf::from("etc/default/grub.d/50-efi.cfg")));
 }
+
+#[test]
+fn a_removal_fix_reaches_grub_cmdline_linux_in_a_drop_in() {
+    let (dir, root) = fresh_with(&[(
+        "etc/default/grub.d/60-acs.cfg",
+        "GRUB_CMDLINE_LINUX=\"pcie_acs_override=id:8086:a36d\"\n",
+    )]);
+    let cmdline = dir.path().join("proc/cmdline");
+    let running = fs::read_to_string(&cmdline).unwrap();
+    fs::write(
+        &cmdline,
+        format!("{} pcie_acs_override=id:8086:a36d\n", running.trim_end()),
+    )
+    .unwrap();
+    let facts = HostFacts::gather(&root).unwrap();
+    let found = audit(&facts, &[]);
+    let acs = checks(&found, "acs-override-ineffective");
+    assert_eq!(acs.len(), 1, "{found:#?}");
+    assert!(acs[0].fixable);
+    // What verify calls fixable, verify --fix fixes: the word is in GRUB_CMDLINE_LINUX.
+    let plan = fix_plan(&facts, &found).unwrap();
+    assert_eq!(
+        edited(&plan),
+        [PathBuf::from("etc/default/grub.d/60-acs.cfg")]
+    );
+    assert_eq!(plan.files[0].new, "GRUB_CMDLINE_LINUX=\"\"\n");
+}
