@@ -442,7 +442,8 @@ pub(crate) fn configured_cmdline(facts: &HostFacts) -> Option<(PathBuf, Cmdline)
 
 fn unreadable(i: &Input<'_>) -> Vec<Finding> {
     // What the scan could not read makes every other check less certain: say so first.
-    i.facts
+    let mut out: Vec<Finding> = i
+        .facts
         .host
         .all_problems()
         .into_iter()
@@ -455,7 +456,22 @@ fn unreadable(i: &Input<'_>) -> Vec<Finding> {
                 "repair or restore the file; a recorded host may be incomplete (see CAPTURE-NOTES.txt)",
             )
         })
-        .collect()
+        .collect();
+    // A GRUB command line vfiokit cannot evaluate silences the checks that compare it with the
+    // running one (and stops the planners): said here, with the file and line.
+    if let Ok(Some((config, _))) = i.facts.grub_config()
+        && let Err(e) = config
+            .cmdline_linux()
+            .and_then(|_| config.cmdline_linux_default())
+    {
+        out.push(Finding::new(
+            "unreadable",
+            Severity::Error,
+            e.to_string(),
+            "write the command line as a plain NAME=\"…\" assignment outside shell logic; until then no check compares it with the running command line and no plan edits it",
+        ));
+    }
+    out
 }
 
 fn iommu_off(i: &Input<'_>) -> Vec<Finding> {

@@ -175,8 +175,17 @@ fn a_grub_drop_in_that_cannot_be_evaluated_stops_the_plan_naming_its_line() {
         dir.path().join("etc/default/grub.d/extra.cfg").display()
     );
     assert!(err.ends_with(&want), "{err}");
-    // Nothing is guessed: no check reads a configured command line it cannot evaluate.
-    assert!(checks(&audit(&facts, &[]), "pending-reboot").is_empty());
+    // Nothing is guessed: no check reads a configured command line it cannot evaluate, and
+    // verify says why instead of keeping quiet.
+    let found = audit(&facts, &[]);
+    assert!(checks(&found, "pending-reboot").is_empty());
+    let unreadable = checks(&found, "unreadable");
+    assert_eq!(unreadable.len(), 1, "{found:#?}");
+    assert!(
+        unreadable[0].message.ends_with(&want),
+        "{}",
+        unreadable[0].message
+    );
 }
 
 #[test]
