@@ -559,18 +559,26 @@ pub fn plan(facts: &HostFacts, req: &Request) -> Result<std::result::Result<VmPl
             .as_ref()
             .is_some_and(|m| m.kind == MachineKind::I440fx && m.pve.is_none());
         if !keep {
+            // The old line's options (`viommu=intel`, `enable-s3=…`) do not carry over: say so.
+            let dropped = config
+                .get("machine")
+                .and_then(|m| m.split_once(','))
+                .map(|(_, opts)| {
+                    format!("; the old machine line's options ({opts}) are dropped with it: set those that apply to i440fx again by hand (viommu needs q35)")
+                })
+                .unwrap_or_default();
             set(
                 &mut config,
                 "machine",
                 &machine,
                 if version == (9, 2) {
                     format!(
-                        "legacy IGD needs the i440fx machine, and the plain version: pc-i440fx-{0}.{1}+pve1 does not start with the iGPU (the seed found this on QEMU 9.2); version {0}.{1} from {source}",
+                        "legacy IGD needs the i440fx machine, and the plain version: pc-i440fx-{0}.{1}+pve1 does not start with the iGPU (the seed found this on QEMU 9.2); version {0}.{1} from {source}{dropped}",
                         version.0, version.1
                     )
                 } else {
                     format!(
-                        "legacy IGD needs the i440fx machine; the plain version, as in the seed's working config (its pc-i440fx-9.2+pve1 did not start with the iGPU on QEMU 9.2; {0}.{1}+pve1 is untested); version {0}.{1} from {source}",
+                        "legacy IGD needs the i440fx machine; the plain version, as in the seed's working config (its pc-i440fx-9.2+pve1 did not start with the iGPU on QEMU 9.2; {0}.{1}+pve1 is untested); version {0}.{1} from {source}{dropped}",
                         version.0, version.1
                     )
                 },

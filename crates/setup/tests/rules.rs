@@ -693,3 +693,27 @@ fn iommu_off_on_the_command_line_becomes_pt() {
         "{new}"
     );
 }
+
+#[test]
+fn legacy_igd_says_which_machine_options_it_drops() {
+    let (dir, root) = copy_recorded("elitedesk-800-g4/fresh").unwrap();
+    let conf = dir.path().join("etc/pve/qemu-server/100.conf");
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        "machine: pc-q35-9.2+pve1\n",
+        "machine: pc-q35-9.2+pve1,viommu=intel\n",
+    );
+    std::fs::write(&conf, text).unwrap();
+    let facts = HostFacts::gather(&root).unwrap();
+    let req = vfiokit_setup::vm::Request {
+        vmid: 100,
+        igd: Some("00:02.0".parse().unwrap()),
+        romfile: Some("x.rom".into()),
+        ..Default::default()
+    };
+    let planned = vfiokit_setup::vm::plan(&facts, &req).unwrap().unwrap();
+    let why = planned.plan.files[0].reasons.join("\n");
+    assert!(
+        why.contains("the old machine line's options (viommu=intel) are dropped"),
+        "{why}"
+    );
+}
