@@ -229,6 +229,19 @@ impl<'a> Docs<'a> {
         Ok((&mut m.doc, &mut m.reasons))
     }
 
+    /// Loads `module` at boot: a line in `etc/modules` with the reason `why`, unless a file
+    /// already lists it (`etc/modules` itself, or a `modules-load.d` file: not listed twice).
+    pub fn load_module(&mut self, module: &str, why: impl FnOnce() -> String) -> Result<()> {
+        if self.facts.loaded_by_drop_in(module) {
+            return Ok(());
+        }
+        let (doc, reasons) = self.modules()?;
+        if doc.add(module) {
+            reasons.push(why());
+        }
+        Ok(())
+    }
+
     /// The `etc/modules-load.d` file `rel`, which exists.
     fn modules_load(&mut self, rel: &PathBuf) -> Result<(&mut ModulesFile, &mut Vec<String>)> {
         let (notes, facts) = (&mut self.notes, self.facts);

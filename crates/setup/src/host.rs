@@ -145,7 +145,6 @@ fn plan_modules(facts: &HostFacts, docs: &mut Docs<'_>) -> Result<()> {
         .release
         .clone()
         .ok_or_else(|| Error::NoRelease(facts.abs("proc/sys/kernel/osrelease")))?;
-    let (doc, reasons) = docs.modules()?;
     for (m, why) in [
         ("vfio", "vfio: the VFIO core"),
         (
@@ -157,17 +156,12 @@ fn plan_modules(facts: &HostFacts, docs: &mut Docs<'_>) -> Result<()> {
             "vfio_pci: the driver that holds devices for VMs, loaded at boot before the host drivers",
         ),
     ] {
-        if !facts.loaded_by_drop_in(m) && doc.add(m) {
-            reasons.push(why.to_string());
-        }
+        docs.load_module(m, || why.to_string())?;
     }
-    if crate::kernel_version(&release).is_some_and(|v| v < (6, 2))
-        && !facts.loaded_by_drop_in("vfio_virqfd")
-        && doc.add("vfio_virqfd")
-    {
-        reasons.push(format!(
-            "vfio_virqfd: a separate module before Linux 6.2 (this kernel is {release})"
-        ));
+    if crate::kernel_version(&release).is_some_and(|v| v < (6, 2)) {
+        docs.load_module("vfio_virqfd", || {
+            format!("vfio_virqfd: a separate module before Linux 6.2 (this kernel is {release})")
+        })?;
     }
     Ok(())
 }

@@ -522,13 +522,12 @@ pub(crate) fn plan_vm(
                 _ => String::new(),
             })
             .collect();
-        let (modules, reasons) = docs.modules()?;
-        if !facts.loaded_by_drop_in("vendor-reset") && modules.add("vendor-reset") {
-            reasons.push(format!(
+        docs.load_module("vendor-reset", || {
+            format!(
                 "loads vendor-reset at boot, before a VM starts: it adds the device-specific reset for {}",
                 families.join(", ")
-            ));
-        }
+            )
+        })?;
         let extra = docs.into_plan();
         let file = &reset.udev_rule;
         let old = file.get()?.map(str::to_string);

@@ -760,13 +760,10 @@ fn plan_gvt(
         }
         crate::host::intel_iommu_on(facts, c, reasons);
     })?;
-    let (doc, reasons) = docs.modules()?;
-    if !facts.loaded_by_drop_in("kvmgt") && doc.add("kvmgt") {
-        reasons.push(
-            "kvmgt: the GVT-g module (KVM + VFIO mdev glue); without it there are no mediated vGPU types"
-                .to_string(),
-        );
-    }
+    docs.load_module("kvmgt", || {
+        "kvmgt: the GVT-g module (KVM + VFIO mdev glue); without it there are no mediated vGPU types"
+            .to_string()
+    })?;
     docs.notes.push(format!(
         "GVT-g: {} stays on i915 (no vfio-pci ids, no blacklist); after the reboot `vfiokit inspect` lists its mdev types and \
          `vfiokit setup-vm --vmid N --mdev {}=TYPE` gives one to a VM",
