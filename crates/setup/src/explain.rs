@@ -73,7 +73,7 @@ pub fn context(facts: &HostFacts) -> HostContext {
                     romfile_present: h
                         .romfile
                         .as_deref()
-                        .filter(|r| !r.contains('/'))
+                        .filter(|r| crate::gpu::in_kvm_dir(r))
                         .map(|r| facts.rom(r).is_some()),
                     rombar: h.rombar,
                 })

@@ -263,10 +263,7 @@ impl HostFacts {
         let mut roms = BTreeMap::new();
         for name in rom_names {
             // A directory, a name leaving the directory or a file too large for a ROM is none.
-            let plain = Path::new(&name)
-                .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)));
-            if plain
+            if crate::gpu::in_kvm_dir(&name)
                 && let Ok(Some(bytes)) = root.read_bytes_opt(&kvm.join(&name))
                 && bytes.len() as u64 <= ROM_LIMIT
             {

@@ -451,16 +451,31 @@ pub(crate) fn romfile_needed(i: &Input<'_>) -> Vec<Finding> {
     out
 }
 
+/// Whether a `romfile=` name names a file inside `/usr/share/kvm` (relative, no `..`), the
+/// files the facts read and can say exist.
+pub(crate) fn in_kvm_dir(name: &str) -> bool {
+    !name.is_empty()
+        && std::path::Path::new(name).components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+}
+
 /// Checks a `romfile=` name: Proxmox prefixes `/usr/share/kvm/`, so an absolute path breaks,
 /// and a `..` component would name a file outside it.
 pub fn romfile_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("romfile is empty: name a file under /usr/share/kvm".into());
+    }
     if name.starts_with('/') {
         return Some(format!(
             "romfile {name} is an absolute path: Proxmox always prefixes /usr/share/kvm/, so QEMU would look for /usr/share/kvm/{name} and the VM would not start; copy the file to /usr/share/kvm and name it relative to it ({})",
             name.rsplit('/').next().unwrap_or(name)
         ));
     }
-    if name.split('/').any(|c| c == "..") {
+    if !in_kvm_dir(name) {
         return Some(format!(
             "romfile {name} leaves /usr/share/kvm (a `..` component): put the ROM file in /usr/share/kvm and name it relative to it"
         ));
@@ -806,6 +821,11 @@ mod tests {
         assert!(romfile_name_problem("../../../etc/passwd").is_some());
         assert!(romfile_name_problem("sub/../x.rom").is_some());
         assert!(romfile_name_problem("x..rom").is_none());
+        assert!(romfile_name_problem("./x.rom").is_none());
+        assert!(romfile_name_problem("").is_some());
+        // What the facts read is what these names allow.
+        assert!(in_kvm_dir("sub/x.rom") && in_kvm_dir("./x.rom"));
+        assert!(!in_kvm_dir("../x.rom") && !in_kvm_dir("/x.rom") && !in_kvm_dir(""));
     }
 
     #[test]
